@@ -1,0 +1,49 @@
+# RAGRouter: `make run` trains on the default data, `make test` runs the tests.
+# Both create the virtual environment and install what they need on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TORCH_VERSION ?= 2.13.0
+# A folder of local wheels (a CPU build of torch) is used when present; otherwise PyPI's torch.
+TORCH_WHEELS ?= /opt/wheels
+CONFIG ?= configs/training.yaml
+export ZENML_ANALYTICS_OPT_IN ?= false
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: run test setup data stack bench serve clean-state
+
+run: setup data stack  ## the main job: the training pipeline on the default config
+	$(BIN)/python run.py training --config $(CONFIG)
+
+test: setup data  ## the test suite (small slices of the data; isolated ZenML/MLflow state)
+	$(BIN)/python -m pytest -q
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	if ls $(TORCH_WHEELS)/torch-$(TORCH_VERSION)*.whl >/dev/null 2>&1; then \
+	  $(BIN)/python -m pip install --quiet --find-links $(TORCH_WHEELS) torch==$(TORCH_VERSION); \
+	else \
+	  $(BIN)/python -m pip install --quiet torch==$(TORCH_VERSION); \
+	fi
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+data: setup  ## link ../shared/data/routellm into data/, or download it (pinned, checksummed)
+	$(BIN)/python -m ragrouter.data.setup
+
+stack: setup  ## ZenML repository + local stack, idempotent
+	$(BIN)/python -m stack.local
+
+bench: setup data stack  ## cold and cached wall time of the default pipeline
+	$(BIN)/python bench/pipeline_time.py --config $(CONFIG)
+
+serve: setup  ## serve the champion over HTTP on port 5001
+	$(BIN)/mlflow models serve -m models:/ragrouter@champion --env-manager local -p 5001
+
+clean-state:  ## forget local ZenML runs, MLflow runs and reports (not the data)
+	rm -rf .zen mlruns mlruns.db mlartifacts reports

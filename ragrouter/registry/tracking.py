@@ -1,0 +1,35 @@
+"""MLflow tracking: one MLflow run per pipeline run, found again by the pipeline run's id."""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Iterator
+
+import mlflow
+
+DEFAULT_TRACKING_URI = "sqlite:///mlruns.db"
+PIPELINE_RUN_TAG = "zenml_run_id"
+
+
+def configure_tracking(tracking_uri: str | None = None) -> str:
+    """Use the given URI, else $MLFLOW_TRACKING_URI, else a sqlite store in the working directory."""
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return uri
+
+
+@contextmanager
+def pipeline_run(experiment: str, pipeline_run_id: str, run_name: str) -> Iterator[mlflow.ActiveRun]:
+    """The MLflow run of this pipeline run: created by the first step that logs, resumed after."""
+    experiment_id = mlflow.set_experiment(experiment).experiment_id
+    found = mlflow.search_runs(
+        [experiment_id], filter_string=f"tags.{PIPELINE_RUN_TAG} = '{pipeline_run_id}'", output_format="list"
+    )
+    if found:
+        with mlflow.start_run(run_id=found[0].info.run_id) as run:
+            yield run
+    else:
+        with mlflow.start_run(run_name=run_name, tags={PIPELINE_RUN_TAG: pipeline_run_id}) as run:
+            yield run

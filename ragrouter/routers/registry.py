@@ -1,0 +1,49 @@
+"""Router registry: name -> class, like RouteLLM's ROUTER_CLS; routers register themselves."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, TypeVar
+
+from ragrouter.routers.base import Router
+
+ROUTERS: dict[str, type[Router]] = {}
+R = TypeVar("R", bound=type[Router])
+
+
+def register_router(name: str) -> Callable[[R], R]:
+    def decorate(cls: R) -> R:
+        if name in ROUTERS:
+            raise ValueError(f"router name {name!r} is already registered by {ROUTERS[name].__name__}")
+        cls.name = name
+        ROUTERS[name] = cls
+        return cls
+
+    return decorate
+
+
+def build_router(name: str, config: dict[str, Any] | None = None) -> Router:
+    """A router by registry name, its config given as a plain dict (as in YAML run configs)."""
+    _import_builtin_routers()
+    if name not in ROUTERS:
+        raise ValueError(f"unknown router {name!r}; registered: {sorted(ROUTERS)}")
+    cls = ROUTERS[name]
+    return cls(cls.config_class.from_dict(config or {}))
+
+
+def with_encoder(name: str, config: dict[str, Any] | None, encoder: dict[str, Any]) -> dict[str, Any]:
+    """The router's config with the pipeline's encoder settings, for routers that embed prompts.
+
+    This keeps one encoder per pipeline run, so embeddings computed once serve every router.
+    """
+    _import_builtin_routers()
+    known = {f.name for f in dataclasses.fields(ROUTERS[name].config_class)} if name in ROUTERS else set()
+    shared = {key: value for key, value in encoder.items() if key in known and key != "batch_size"}
+    if "name" in encoder and "encoder" in known:
+        shared["encoder"] = encoder["name"]
+    return {**(config or {}), **shared}
+
+
+def _import_builtin_routers() -> None:
+    import ragrouter.routers.knn  # noqa: F401
+    import ragrouter.routers.random  # noqa: F401

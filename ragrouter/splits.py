@@ -1,0 +1,134 @@
+"""Deterministic evaluation splits for the protocols of DESIGN.md (P1-P4 by default).
+
+A split table has one row per (protocol, fold, id, role) with role "train" or "test". Folds
+come from stable hashes, so the same data gives the same splits on any machine and in any
+row order, and their fingerprint tells whether two evaluations used the same split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from ragrouter.data.records import RoutingRecords, prompt_hash
+
+ProtocolKind = Literal["kfold", "group_kfold", "transfer"]
+SPLIT_COLUMNS = ("protocol", "fold", "id", "role")
+
+
+@dataclass(frozen=True)
+class ProtocolConfig:
+    """One evaluation protocol.
+
+    kfold: folds by stable hash of the prompt within `source`; group_kfold: whole groups
+    (MMLU subjects) per fold, so no group is in both train and test; transfer: train on
+    `train_source`, test on `source`.
+    """
+
+    name: str
+    kind: ProtocolKind
+    source: str
+    folds: int = 5
+    train_source: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ProtocolConfig":
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown protocol fields {sorted(unknown)} in {data}")
+        config = cls(**data)
+        if config.kind not in ("kfold", "group_kfold", "transfer"):
+            raise ValueError(f"protocol {config.name}: unknown kind {config.kind!r}")
+        if config.kind == "transfer" and not config.train_source:
+            raise ValueError(f"protocol {config.name}: a transfer protocol needs train_source")
+        if config.kind != "transfer" and config.folds < 2:
+            raise ValueError(f"protocol {config.name}: folds must be >= 2")
+        return config
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def sources(self) -> set[str]:
+        """The sources this protocol reads; it runs only when all are in the data."""
+        return {self.source} | ({self.train_source} if self.train_source else set())
+
+
+DEFAULT_PROTOCOLS: tuple[ProtocolConfig, ...] = (
+    ProtocolConfig("P1", "kfold", "mmlu"),
+    ProtocolConfig("P2", "group_kfold", "mmlu"),
+    ProtocolConfig("P3", "kfold", "gsm8k"),
+    ProtocolConfig("P4", "transfer", "gsm8k", folds=1, train_source="mmlu"),
+)
+
+
+def _group_folds(groups: pd.Series, folds: int) -> np.ndarray:
+    """Assign whole groups to folds, largest first onto the lightest fold (ties by name hash)."""
+    sizes = groups.value_counts()
+    order = sorted(sizes.index, key=lambda g: (-sizes[g], hashlib.sha256(str(g).encode()).hexdigest()))
+    load = [0] * folds
+    fold_of: dict[str, int] = {}
+    for group in order:
+        lightest = min(range(folds), key=lambda f: (load[f], f))
+        fold_of[group] = lightest
+        load[lightest] += int(sizes[group])
+    return groups.map(fold_of).to_numpy()
+
+
+def _protocol_rows(frame: pd.DataFrame, protocol: ProtocolConfig) -> list[pd.DataFrame]:
+    test = frame[frame["source"] == protocol.source]
+    if protocol.kind == "transfer":
+        train = frame[frame["source"] == protocol.train_source]
+        return [_rows(protocol.name, 0, train["id"], "train"), _rows(protocol.name, 0, test["id"], "test")]
+    if protocol.kind == "kfold":
+        fold = np.array([prompt_hash(p) % protocol.folds for p in test["prompt"]])
+    else:
+        if test["group"].nunique() < protocol.folds:
+            raise ValueError(
+                f"protocol {protocol.name}: {test['group'].nunique()} groups in source "
+                f"{protocol.source!r}, fewer than {protocol.folds} folds"
+            )
+        fold = _group_folds(test["group"], protocol.folds)
+    parts = []
+    for k in range(protocol.folds):
+        in_fold = fold == k
+        parts.append(_rows(protocol.name, k, test["id"][~in_fold], "train"))
+        parts.append(_rows(protocol.name, k, test["id"][in_fold], "test"))
+    return parts
+
+
+def _rows(protocol: str, fold: int, ids: pd.Series, role: str) -> pd.DataFrame:
+    return pd.DataFrame({"protocol": protocol, "fold": fold, "id": ids.to_numpy(), "role": role})
+
+
+def make_splits(records: RoutingRecords, protocols: tuple[ProtocolConfig, ...] | list[ProtocolConfig]) -> pd.DataFrame:
+    """The split table of every protocol whose sources are present in the records.
+
+    Protocols naming an absent source are skipped (a test config may hold MMLU only);
+    `skipped_protocols` tells which.
+    """
+    frame = records.frame
+    present = set(frame["source"])
+    parts: list[pd.DataFrame] = []
+    for protocol in protocols:
+        if protocol.sources <= present:
+            parts.extend(_protocol_rows(frame, protocol))
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in SPLIT_COLUMNS})
+    return pd.concat(parts, ignore_index=True)
+
+
+def skipped_protocols(records: RoutingRecords, protocols: list[ProtocolConfig] | tuple[ProtocolConfig, ...]) -> list[str]:
+    present = set(records.frame["source"])
+    return [p.name for p in protocols if not p.sources <= present]
+
+
+def split_fingerprint(splits: pd.DataFrame, protocol: str) -> str:
+    """Hash of one protocol's assignment: equal fingerprints mean the same evaluation split."""
+    rows = splits[splits["protocol"] == protocol].sort_values(["fold", "role", "id"])
+    payload = "\n".join(f"{f}\t{r}\t{i}" for f, r, i in zip(rows["fold"], rows["role"], rows["id"]))
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]

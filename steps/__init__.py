@@ -1,0 +1,27 @@
+"""ZenML steps: thin wrappers over the ragrouter library, one step per file."""
+
+from steps.build_index import build_index
+from steps.embed_prompts import embed_prompts
+from steps.evaluate_routers import evaluate_routers
+from steps.ingest_data import ingest_data
+from steps.make_labels import make_labels
+from steps.make_splits import make_splits
+from steps.promote_router import promote_router
+from steps.register_router import register_router
+from steps.score_out_of_fold import score_out_of_fold
+from steps.train_router import train_router
+from steps.validate_data import validate_data
+
+__all__ = [
+    "build_index",
+    "embed_prompts",
+    "evaluate_routers",
+    "ingest_data",
+    "make_labels",
+    "make_splits",
+    "promote_router",
+    "register_router",
+    "score_out_of_fold",
+    "train_router",
+    "validate_data",
+]

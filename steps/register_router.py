@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import json
+import logging
+from typing import Annotated
+
+import pandas as pd
+from zenml import get_step_context, log_metadata, step
+
+from ragrouter.bundle import RouterBundle
+from ragrouter.evaluation.artifacts import EvaluationReport
+from ragrouter.registry.model_registry import register_bundle
+from ragrouter.registry.tracking import configure_tracking, pipeline_run
+from ragrouter.splits import split_fingerprint
+
+logger = logging.getLogger(__name__)
+
+
+@step
+def register_router(
+    bundle: RouterBundle,
+    report: EvaluationReport,
+    splits: pd.DataFrame,
+    model_name: str = "ragrouter",
+    experiment: str = "ragrouter-training",
+) -> Annotated[str, "model_version"]:
+    """Log the bundle as an MLflow pyfunc and register a new version tagged with its metrics."""
+    context = get_step_context()
+    run = context.pipeline_run
+    own_rows = report.table[report.table["router"] == bundle.router.name]
+    tags = {
+        "router": bundle.router.name,
+        "router_config": json.dumps(bundle.router.config.to_dict()),
+        "threshold": bundle.threshold,
+        "strong_fraction": bundle.strong_fraction,
+        "zenml_run_id": str(run.id),
+        "zenml_run_name": run.name,
+    }
+    for row in own_rows.itertuples(index=False):
+        tags[f"{row.protocol}.APGR"] = f"{row.APGR:.6f}"
+        tags[f"{row.protocol}.CPT50"] = f"{row.CPT50:.6f}"
+        tags[f"{row.protocol}.split"] = split_fingerprint(splits, row.protocol)
+    configure_tracking()
+    with pipeline_run(experiment, str(run.id), run.name):
+        version = register_bundle(bundle, model_name, tags)
+    logger.info("registered %s version %s (%s)", model_name, version, bundle.router.name)
+    log_metadata({"model_name": model_name, "model_version": version})
+    return version

@@ -1,0 +1,47 @@
+"""Test isolation: ZenML, MLflow and caches live in a temporary folder per test session.
+
+The environment is set before ZenML or MLflow are imported, so nothing touches ~/.config
+or the project's own stores.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data" / "routellm"
+_STATE = Path(tempfile.mkdtemp(prefix="ragrouter-tests-"))
+os.environ.update(
+    {
+        "ZENML_CONFIG_PATH": str(_STATE / "zenml-config"),
+        "ZENML_ANALYTICS_OPT_IN": "false",
+        "ZENML_LOGGING_VERBOSITY": "WARN",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{_STATE / 'mlflow.db'}",
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "RAGROUTER_CACHE_DIR": str(_STATE / "cache"),
+    }
+)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_STATE, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def state_dir() -> Path:
+    return _STATE
+
+
+@pytest.fixture(scope="session")
+def routellm_data() -> Path:
+    """The RouteLLM ground truth: the project's data/ link if set up, else ../shared."""
+    for candidate in (PROJECT_ROOT / "data" / "routellm", SHARED_DATA):
+        if (candidate / "mmlu").is_dir():
+            return candidate
+    pytest.skip("RouteLLM data not found: run `make data`")

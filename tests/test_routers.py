@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ragrouter.bundle import RouterBundle, calibrate_threshold
+from ragrouter.retrieval import build_index, search
+from ragrouter.routers import ROUTERS, Queries, Router, TrainingSet, build_router, load_router, register_router
+
+
+def _unit(rng: np.random.Generator, n: int, d: int = 16) -> np.ndarray:
+    v = rng.normal(size=(n, d)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def _training_set(n: int = 60, seed: int = 0) -> TrainingSet:
+    rng = np.random.default_rng(seed)
+    vectors = _unit(rng, n)
+    gain = rng.choice([-1.0, 0.0, 1.0], size=n)
+    return TrainingSet(Queries([f"q{i}" for i in range(n)], vectors), gain)
+
+
+def test_knn_with_one_neighbour_reproduces_that_neighbours_outcome():
+    train = _training_set()
+    router = build_router("knn", {"k": 1}).fit(train)
+    # Querying with the training vectors themselves: the nearest neighbour is the query.
+    scores = router.score(Queries(train.queries.prompts, train.queries.embeddings))
+    np.testing.assert_allclose(scores, (train.gain + 1) / 2)
+
+
+def test_knn_leave_one_out_never_sees_the_query_itself():
+    train = _training_set()
+    router = build_router("knn", {"k": 1}).fit(train)
+    loo = router.score_training(train)
+    sims, idx = search(router.index_, train.queries.embeddings, 1, exclude_self=True)
+    assert not (idx[:, 0] == np.arange(len(train.gain))).any()
+    np.testing.assert_allclose(loo, (train.gain[idx[:, 0]] + 1) / 2)
+
+
+def test_knn_score_is_the_similarity_weighted_mean_gain():
+    train = _training_set(n=30, seed=1)
+    router = build_router("knn", {"k": 5}).fit(train)
+    query = _unit(np.random.default_rng(7), 1)
+    sims, idx = router.index_.search(query, 5)
+    w = np.clip(sims[0], 0, None)
+    expected = (np.sum(w * train.gain[idx[0]]) / w.sum() + 1) / 2
+    np.testing.assert_allclose(router.score(Queries(["new"], query)), [expected], rtol=1e-6)
+
+
+def test_search_pads_when_the_index_is_smaller_than_k():
+    vectors = _unit(np.random.default_rng(0), 3)
+    sims, idx = search(build_index(vectors), vectors, k=5, exclude_self=True)
+    assert idx.shape == (3, 5) and (idx[:, 2:] == -1).all() and (idx[:, :2] >= 0).all()
+
+
+def test_random_router_is_uniform_reproducible_and_order_free():
+    prompts = [f"prompt {i}" for i in range(4000)]
+    router = build_router("random", {"seed": 1})
+    scores = router.score_prompts(prompts)
+    assert 0.45 < scores.mean() < 0.55 and scores.min() >= 0 and scores.max() < 1
+    np.testing.assert_array_equal(router.score_prompts(prompts[::-1])[::-1], scores)
+    assert not np.array_equal(build_router("random", {"seed": 2}).score_prompts(prompts), scores)
+
+
+def test_saved_router_scores_the_same_after_loading(tmp_path):
+    train = _training_set()
+    router = build_router("knn", {"k": 7}).fit(train)
+    router.save(tmp_path / "knn")
+    loaded = load_router(tmp_path / "knn")
+    queries = Queries(["a", "b"], _unit(np.random.default_rng(3), 2))
+    np.testing.assert_allclose(loaded.score(queries), router.score(queries))
+    assert loaded.config == router.config and not list(tmp_path.rglob("*.pkl"))
+
+
+def test_registry_rejects_duplicates_and_unknown_names_and_fields():
+    with pytest.raises(ValueError, match="already registered"):
+        register_router("knn")(type("Other", (Router,), {"score": lambda self, q: q}))
+    with pytest.raises(ValueError, match="unknown router"):
+        build_router("nope")
+    with pytest.raises(ValueError, match="unknown fields"):
+        build_router("knn", {"kk": 3})
+    assert {"random", "knn"} <= set(ROUTERS)
+
+
+def test_threshold_routes_the_requested_share_of_training_traffic(tmp_path):
+    scores = np.random.default_rng(0).random(1000)
+    for fraction in (0.1, 0.5, 0.8):
+        threshold = calibrate_threshold(scores, fraction)
+        assert abs((scores >= threshold).mean() - fraction) <= 0.002
+    assert (scores >= calibrate_threshold(scores, 0.0)).sum() == 0
+    with pytest.raises(ValueError):
+        calibrate_threshold(scores, 1.5)
+
+    bundle = RouterBundle(build_router("random"), threshold=0.5, strong_fraction=0.5, metadata={"x": 1})
+    bundle.save(tmp_path / "bundle")
+    loaded = RouterBundle.load(tmp_path / "bundle")
+    prompts = [f"p{i}" for i in range(50)]
+    np.testing.assert_array_equal(loaded.route(prompts)[1], bundle.route(prompts)[1])
+    assert loaded.metadata == {"x": 1}

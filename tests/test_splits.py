@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from ragrouter.data.records import RoutingRecords, record_id
+from ragrouter.splits import DEFAULT_PROTOCOLS, ProtocolConfig, make_splits, skipped_protocols, split_fingerprint
+
+
+def _records(n_mmlu: int = 200, n_gsm8k: int = 50, subjects: int = 10) -> RoutingRecords:
+    rows = []
+    for i in range(n_mmlu):
+        rows.append(("mmlu", f"mmlu question {i}", f"subject_{i % subjects}"))
+    for i in range(n_gsm8k):
+        rows.append(("gsm8k", f"gsm8k question {i}", "gsm8k"))
+    frame = pd.DataFrame(rows, columns=["source", "prompt", "group"])
+    frame["id"] = [record_id(s, p) for s, p in zip(frame["source"], frame["prompt"])]
+    frame["strong_quality"], frame["weak_quality"], frame["label_kind"] = 1.0, 0.0, "golden"
+    frame["origin_file"], frame["origin_row"] = "synthetic.csv", range(1, len(frame) + 1)
+    return RoutingRecords(frame)
+
+
+def test_every_query_is_tested_exactly_once_and_never_trains_on_itself():
+    records = _records()
+    splits = make_splits(records, DEFAULT_PROTOCOLS)
+    for protocol, source in (("P1", "mmlu"), ("P2", "mmlu"), ("P3", "gsm8k")):
+        rows = splits[splits["protocol"] == protocol]
+        tested = rows[rows["role"] == "test"]
+        assert sorted(tested["id"]) == sorted(records.frame.loc[records.frame["source"] == source, "id"])
+        for _, fold in rows.groupby("fold"):
+            assert not set(fold.loc[fold["role"] == "train", "id"]) & set(fold.loc[fold["role"] == "test", "id"])
+    transfer = splits[splits["protocol"] == "P4"]
+    train_ids = set(transfer.loc[transfer["role"] == "train", "id"])
+    assert train_ids == set(records.frame.loc[records.frame["source"] == "mmlu", "id"])
+
+
+def test_group_folds_keep_each_subject_on_one_side():
+    records = _records()
+    splits = make_splits(records, [ProtocolConfig("P2", "group_kfold", "mmlu")])
+    group_of = records.frame.set_index("id")["group"]
+    for _, fold in splits.groupby("fold"):
+        train_groups = set(group_of[fold.loc[fold["role"] == "train", "id"]])
+        test_groups = set(group_of[fold.loc[fold["role"] == "test", "id"]])
+        assert test_groups and not train_groups & test_groups
+    # 10 equal subjects over 5 folds: two subjects per fold.
+    assert splits[splits["role"] == "test"].groupby("fold").size().tolist() == [40] * 5
+
+
+def test_splits_do_not_depend_on_row_order():
+    records = _records()
+    shuffled = RoutingRecords(records.frame.sample(frac=1.0, random_state=3))
+    a, b = make_splits(records, DEFAULT_PROTOCOLS), make_splits(shuffled, DEFAULT_PROTOCOLS)
+    for protocol in ("P1", "P2", "P3", "P4"):
+        assert split_fingerprint(a, protocol) == split_fingerprint(b, protocol)
+    assert split_fingerprint(a, "P1") != split_fingerprint(a, "P3")
+
+
+def test_protocols_with_absent_sources_are_skipped():
+    records = _records(n_gsm8k=0)
+    splits = make_splits(records, DEFAULT_PROTOCOLS)
+    assert set(splits["protocol"]) == {"P1", "P2"}
+    assert skipped_protocols(records, DEFAULT_PROTOCOLS) == ["P3", "P4"]
+
+
+def test_bad_protocol_configs_are_rejected():
+    with pytest.raises(ValueError, match="unknown kind"):
+        ProtocolConfig.from_dict({"name": "X", "kind": "holdout", "source": "mmlu"})
+    with pytest.raises(ValueError, match="train_source"):
+        ProtocolConfig.from_dict({"name": "X", "kind": "transfer", "source": "gsm8k"})
+    with pytest.raises(ValueError, match="unknown protocol fields"):
+        ProtocolConfig.from_dict({"name": "X", "kind": "kfold", "source": "mmlu", "fold": 3})
+    with pytest.raises(ValueError, match="fewer than 5 folds"):
+        make_splits(_records(subjects=3), [ProtocolConfig("P2", "group_kfold", "mmlu")])
