@@ -8,11 +8,22 @@ Bad input stops the run with a message naming the file, row and field (exit code
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from ragrouter.errors import RAGRouterError
 
 PIPELINES = {"training": "training_pipeline"}
+
+
+class _NoTracebackForUserErrors(logging.Filter):
+    """ZenML logs a failed step with its traceback; for bad input the message alone says it all."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], RAGRouterError):
+            record.exc_info = None
+            record.exc_text = None
+        return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import pipelines
+
+    for name in ("zenml.orchestrators.local.local_orchestrator", "zenml.orchestrators.step_launcher"):
+        logging.getLogger(name).addFilter(_NoTracebackForUserErrors())
 
     pipeline = getattr(pipelines, PIPELINES[args.pipeline])
     options = {"config_path": args.config}

@@ -16,6 +16,8 @@ from zenml.utils import io_utils
 
 
 class LocalDirectoryMaterializer(BaseMaterializer):
+    SKIP_REGISTRATION = True  # a base class: only its subclasses materialize types
+
     def write(self, data: Any, directory: Path) -> None:
         raise NotImplementedError
 

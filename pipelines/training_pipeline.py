@@ -7,6 +7,7 @@ from typing import Any
 
 import materializers  # noqa: F401  (registers the project's materializers)
 from zenml import pipeline
+from zenml.enums import ExecutionMode
 
 from ragrouter.data.fingerprint import fingerprint_sources
 from ragrouter.features.semantic import DEFAULT_ENCODER
@@ -33,7 +34,7 @@ DEFAULT_SOURCES = [
 DEFAULT_ROUTERS: dict[str, dict[str, Any]] = {"random": {"seed": 0}, "knn": {"k": 50}}
 
 
-@pipeline(enable_cache=True)
+@pipeline(enable_cache=True, execution_mode=ExecutionMode.FAIL_FAST)
 def training_pipeline(
     sources: list[dict[str, Any]] | None = None,
     protocols: list[dict[str, Any]] | None = None,

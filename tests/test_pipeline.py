@@ -1,0 +1,161 @@
+"""The training pipeline on a real ZenML store and MLflow registry (isolated by conftest.py)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from mlflow import MlflowClient
+from zenml.client import Client
+from zenml.enums import ExecutionStatus
+
+import run as run_cli
+from pipelines import training_pipeline
+from ragrouter.bundle import RouterBundle
+from ragrouter.evaluation.metrics import evaluate_scores
+from ragrouter.registry.model_registry import CHAMPION
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+STRONG, WEAK = "gpt-4-1106-preview", "mistralai/Mixtral-8x7B-Instruct-v0.1"
+UPSTREAM = ("ingest_data", "validate_data", "make_labels", "make_splits")
+DOWNSTREAM_OF_ENCODER = ("embed_prompts", "build_index", "score_knn", "evaluate_routers", "train_router", "register_router")
+
+
+@pytest.fixture(autouse=True)
+def _project_root(monkeypatch):
+    monkeypatch.chdir(PROJECT_ROOT)
+
+
+@pytest.fixture(scope="module")
+def mini_csv(routellm_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """300 real MMLU questions from 10 subjects as a custom CSV source."""
+    parts = []
+    for path in sorted((routellm_data / "mmlu").glob("mmlu_*.csv"))[:10]:
+        frame = pd.read_csv(path).head(30)
+        parts.append(
+            pd.DataFrame(
+                {"question": frame["prompt"], "big_ok": frame[STRONG], "small_ok": frame[WEAK], "subject": path.stem[5:]}
+            )
+        )
+    target = tmp_path_factory.mktemp("mini") / "mini.csv"
+    pd.concat(parts).to_csv(target, index=False)
+    return target
+
+
+def _mini_params(csv: Path, model_name: str, reports: Path, **overrides) -> dict:
+    params = {
+        "sources": [
+            {"name": "mini", "kind": "table", "path": str(csv), "prompt_column": "question",
+             "strong_column": "big_ok", "weak_column": "small_ok", "group_column": "subject"}
+        ],
+        "protocols": [{"name": "P1", "kind": "kfold", "source": "mini"}, {"name": "P2", "kind": "group_kfold", "source": "mini"}],
+        "encoder": {"name": "all-MiniLM-L6-v2", "max_seq_length": 64},
+        "routers": {"random": {"seed": 0}, "knn": {"k": 10}},
+        "model_name": model_name,
+        "reports_dir": str(reports),
+        "experiment": "pipeline-tests",
+    }
+    params.update(overrides)
+    return params
+
+
+def _run(**params):
+    training_pipeline.with_options(enable_cache=True)(**params)
+    return Client().get_pipeline("training_pipeline").last_run
+
+
+def _statuses(run) -> dict[str, ExecutionStatus]:
+    return {name: step.status for name, step in run.steps.items()}
+
+
+def test_small_config_trains_evaluates_and_registers_a_champion(tmp_path):
+    config = yaml.safe_load((PROJECT_ROOT / "configs" / "training_small.yaml").read_text())
+    config["parameters"].update({"reports_dir": str(tmp_path / "reports"), "model_name": "ragrouter-small-test"})
+    config_path = tmp_path / "small.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    assert run_cli.main(["training", "--config", str(config_path)]) == 0
+    run = Client().get_pipeline("training_pipeline").last_run
+    assert run.status == ExecutionStatus.COMPLETED
+
+    latest = tmp_path / "reports" / "latest"
+    assert latest.resolve().parent.name == "training_pipeline" and latest.resolve().name == run.name
+    table = pd.read_csv(latest / "table.csv")
+    assert list(table.columns) == ["protocol", "router", "APGR", "CPT20", "CPT50", "CPT80", "APGR_routellm"]
+    assert set(zip(table["protocol"], table["router"])) == {(p, r) for p in ("P1", "P2", "P3", "P4") for r in ("random", "knn")}
+    scores = pd.read_csv(latest / "scores.csv")
+    recomputed = evaluate_scores(scores).set_index(["protocol", "router"])["APGR"]
+    np.testing.assert_allclose(table.set_index(["protocol", "router"])["APGR"].loc[recomputed.index], recomputed)
+    assert all((latest / f"curves_{p}.png").read_bytes().startswith(b"\x89PNG") for p in ("P1", "P2", "P3", "P4"))
+
+    client = MlflowClient()
+    champion = client.get_model_version_by_alias("ragrouter-small-test", CHAMPION)
+    assert champion.tags["zenml_run_id"] == str(run.id) and champion.tags["router"] == "knn"
+    p1 = table[(table["protocol"] == "P1") & (table["router"] == "knn")]["APGR"].iloc[0]
+    assert float(champion.tags["P1.APGR"]) == pytest.approx(p1, abs=1e-6)
+    mlflow_run = client.get_run(champion.run_id)
+    assert mlflow_run.data.metrics["P1.knn.APGR"] == pytest.approx(p1)
+
+    # The registered pyfunc scores raw prompts as the trained bundle artifact does.
+    bundle: RouterBundle = run.steps["train_router"].outputs["router_bundle"][0].load()
+    prompts = ["What is the derivative of x^2?", "Which organ produces insulin?\nA. liver\nB. pancreas"]
+    served = mlflow.pyfunc.load_model(f"models:/ragrouter-small-test@{CHAMPION}").predict(pd.DataFrame({"prompt": prompts}))
+    np.testing.assert_allclose(served["p_strong"], bundle.route(prompts)[0], rtol=1e-5)
+    assert set(served["model"]) <= {STRONG, WEAK}
+
+
+def test_rerun_is_cached_and_encoder_or_data_changes_rerun_only_what_depends_on_them(mini_csv, tmp_path):
+    csv = tmp_path / "mini.csv"
+    shutil.copy(mini_csv, csv)
+    params = _mini_params(csv, "ragrouter-cache-test", tmp_path / "reports")
+    first = _run(**params)
+    assert first.status == ExecutionStatus.COMPLETED
+
+    again = _statuses(_run(**params))
+    assert {s for name, s in again.items() if name != "promote_router"} == {ExecutionStatus.CACHED}
+
+    encoder = _statuses(_run(**{**params, "encoder": {"name": "all-MiniLM-L6-v2", "max_seq_length": 48}}))
+    assert all(encoder[name] == ExecutionStatus.CACHED for name in UPSTREAM)
+    assert all(encoder[name] == ExecutionStatus.COMPLETED for name in DOWNSTREAM_OF_ENCODER)
+
+    frame = pd.read_csv(csv)
+    frame.loc[0, "big_ok"] = not frame.loc[0, "big_ok"]
+    frame.to_csv(csv, index=False)
+    data = _statuses(_run(**params))
+    assert all(data[name] == ExecutionStatus.COMPLETED for name in ("ingest_data", "validate_data", "embed_prompts", "score_knn"))
+
+
+@pytest.mark.parametrize(
+    "corrupt, expected, failed_validation",
+    [
+        (lambda f: f.assign(big_ok=f["big_ok"].astype(float).where(f.index != 4, 1.7)), ["row 5", "strong_quality", "1.7"], True),
+        (lambda f: f.drop(columns=["small_ok"]), ["small_ok", "not found"], False),
+    ],
+    ids=["quality-1.7", "missing-column"],
+)
+def test_bad_input_stops_the_run_with_a_clear_error_and_registers_nothing(
+    mini_csv, tmp_path, capsys, corrupt, expected, failed_validation
+):
+    csv = tmp_path / "bad.csv"
+    corrupt(pd.read_csv(mini_csv)).to_csv(csv, index=False)
+    model_name = f"ragrouter-bad-{tmp_path.name}"
+    config = tmp_path / "bad.yaml"
+    config.write_text(yaml.safe_dump({"parameters": _mini_params(csv, model_name, tmp_path / "reports")}))
+
+    assert run_cli.main(["training", "--config", str(config)]) == 2
+    captured = capsys.readouterr()
+    message = captured.err
+    assert message.startswith("error: invalid routing data") and str(csv) in message
+    assert all(part in message for part in expected), message
+    assert "Traceback" not in captured.out + captured.err
+    assert MlflowClient().search_model_versions(f"name = '{model_name}'") == []
+    assert not (tmp_path / "reports").exists()
+    run = Client().get_pipeline("training_pipeline").last_run
+    assert run.status == ExecutionStatus.FAILED and "train_router" not in run.steps
+    if failed_validation:  # the failed validation result is kept for review
+        report = run.steps["validate_data"].outputs["validation_report"][0].load()
+        assert not report.success and any(p[2] == "strong_quality" for p in report.problems)
