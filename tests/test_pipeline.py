@@ -65,7 +65,7 @@ def _mini_params(csv: Path, model_name: str, reports: Path, **overrides) -> dict
 
 
 def _run(**params):
-    training_pipeline.with_options(enable_cache=True)(**params)
+    training_pipeline(**params)
     return Client().get_pipeline("training_pipeline").last_run
 
 
@@ -117,6 +117,7 @@ def test_rerun_is_cached_and_encoder_or_data_changes_rerun_only_what_depends_on_
 
     again = _statuses(_run(**params))
     assert {s for name, s in again.items() if name != "promote_router"} == {ExecutionStatus.CACHED}
+    assert again["promote_router"] == ExecutionStatus.COMPLETED  # promotion always re-checks the registry
 
     encoder = _statuses(_run(**{**params, "encoder": {"name": "all-MiniLM-L6-v2", "max_seq_length": 48}}))
     assert all(encoder[name] == ExecutionStatus.CACHED for name in UPSTREAM)

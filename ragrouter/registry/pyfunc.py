@@ -17,7 +17,7 @@ from mlflow.types import ColSpec, Schema
 
 INPUT_COLUMN = "prompt"
 SIGNATURE = ModelSignature(
-    inputs=Schema([ColSpec("string", INPUT_COLUMN)]),
+    inputs=Schema([ColSpec("string")]),  # unnamed: a plain list of prompts or a `prompt` column
     outputs=Schema([ColSpec("double", "p_strong"), ColSpec("boolean", "route_to_strong"), ColSpec("string", "model")]),
 )
 

@@ -1,0 +1,31 @@
+"""Content fingerprint of the files a pipeline reads, so changed data invalidates the cache."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Iterable
+
+
+def fingerprint_paths(paths: Iterable[str | Path]) -> str:
+    """sha256 over the names and bytes of every file under the given paths (missing ones count too)."""
+    digest = hashlib.sha256()
+    for root in sorted(Path(p) for p in paths):
+        files = sorted(f for f in root.rglob("*") if f.is_file()) if root.is_dir() else [root]
+        for file in files:
+            digest.update(str(file).encode())
+            digest.update(file.read_bytes() if file.exists() else b"<missing>")
+    return digest.hexdigest()[:16]
+
+
+def fingerprint_sources(sources: Iterable[dict]) -> str:
+    """Fingerprint of every file the configured sources read, contaminated-prompt lists included."""
+    paths: list[Path] = []
+    for source in sources:
+        path = Path(source["path"])
+        paths.append(path)
+        if source.get("contaminated_path"):
+            paths.append(Path(source["contaminated_path"]))
+        elif path.suffix and (path.parent / "contaminated_prompts.jsonl").exists():
+            paths.append(path.parent / "contaminated_prompts.jsonl")
+    return fingerprint_paths(paths)

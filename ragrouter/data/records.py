@@ -1,0 +1,65 @@
+"""The routing-record data contract (DESIGN.md): one row per query with both models' quality.
+
+Records travel as a pandas DataFrame wrapped in :class:`RoutingRecords`, so a ZenML
+materializer can persist them as Parquet and every step can rely on the columns below.
+`origin_file` and `origin_row` keep where each record came from, so that any error found
+later (validation, labels) can name the source file and row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import pandas as pd
+
+RECORD_COLUMNS: tuple[str, ...] = (
+    "id",
+    "prompt",
+    "source",
+    "group",
+    "strong_quality",
+    "weak_quality",
+    "label_kind",
+    "origin_file",
+    "origin_row",
+)
+LABEL_KINDS = ("golden", "judge")
+
+
+def record_id(source: str, prompt: str) -> str:
+    """Stable id of a record: the same source and prompt give the same id on any machine."""
+    digest = hashlib.sha256(f"{source}\x1f{prompt}".encode("utf-8")).hexdigest()
+    return digest[:16]
+
+
+def prompt_hash(prompt: str) -> int:
+    """Stable integer hash of a prompt, used to assign cross-validation folds."""
+    return int(hashlib.sha256(prompt.encode("utf-8")).hexdigest()[:12], 16)
+
+
+@dataclass
+class RoutingRecords:
+    """Routing records in DESIGN.md's contract; `frame` has exactly RECORD_COLUMNS."""
+
+    frame: pd.DataFrame
+
+    def __post_init__(self) -> None:
+        missing = [c for c in RECORD_COLUMNS if c not in self.frame.columns]
+        if missing:
+            raise ValueError(f"routing records lack columns {missing}")
+        self.frame = self.frame.loc[:, list(RECORD_COLUMNS)].reset_index(drop=True)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    @property
+    def prompts(self) -> list[str]:
+        return self.frame["prompt"].tolist()
+
+    @property
+    def sources(self) -> list[str]:
+        return sorted(self.frame["source"].unique().tolist())
+
+    def counts_by_source(self) -> dict[str, int]:
+        return {str(k): int(v) for k, v in self.frame["source"].value_counts().sort_index().items()}

@@ -1,0 +1,107 @@
+"""Where routing records come from: one typed, serializable config per data source.
+
+A run config lists sources as plain dicts (YAML); `SourceConfig.from_dict` turns each into a
+checked dataclass so that a typo in a key or a kind fails at load time, not halfway through a
+pipeline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Literal
+
+from ragrouter.data.records import LABEL_KINDS
+
+SourceKind = Literal["routellm_mmlu", "routellm_gsm8k", "table"]
+SOURCE_KINDS: tuple[str, ...] = ("routellm_mmlu", "routellm_gsm8k", "table")
+ROUTELLM_STRONG = "gpt-4-1106-preview"
+ROUTELLM_WEAK = "mistralai/Mixtral-8x7B-Instruct-v0.1"
+CONFLICT_POLICIES: tuple[str, ...] = ("keep", "drop")
+
+
+@dataclass
+class SourceConfig:
+    """One source of routing records and how to read it.
+
+    Fields:
+        name: the `source` value of its records (e.g. "mmlu"); also the default `group`.
+        kind: "routellm_mmlu" (a directory; every `mmlu_<subject>.csv` in it, subject =
+            group), "routellm_gsm8k" (one CSV file) or "table" (a CSV, JSONL or Parquet file,
+            format from the suffix).
+        path: the directory or file, as given (kept verbatim in `origin_file`).
+        prompt_column: column holding the prompt text.
+        strong_column / weak_column: the strong and weak model's quality columns (booleans or
+            numbers in [0, 1]); RouteLLM kinds default to GPT-4 and Mixtral, tables need them.
+        group_column: optional column holding each record's group.
+        label_kind: "golden" (correctness) or "judge" (a scaled judge grade).
+        contaminated_path: optional JSONL whose `eval_prompt` values are dropped; RouteLLM
+            kinds default to `contaminated_prompts.jsonl` beside the data.
+        conflicting_duplicates: what to do with a prompt seen twice with different outcomes:
+            "keep" (validation then reports it) or "drop".
+        sample_fraction: keep only prompts with prompt_hash % 10000 < fraction * 10000, a
+            deterministic subset for tests and quick runs; None keeps all.
+    """
+
+    name: str
+    kind: SourceKind
+    path: str
+    prompt_column: str = "prompt"
+    strong_column: str | None = None
+    weak_column: str | None = None
+    group_column: str | None = None
+    label_kind: str = "golden"
+    contaminated_path: str | None = None
+    conflicting_duplicates: Literal["keep", "drop"] = "keep"
+    sample_fraction: float | None = None
+
+    def __post_init__(self) -> None:
+        _check_choice("kind", self.kind, SOURCE_KINDS)
+        _check_choice("label_kind", self.label_kind, LABEL_KINDS)
+        _check_choice("conflicting_duplicates", self.conflicting_duplicates, CONFLICT_POLICIES)
+        if not self.name:
+            raise ValueError("source 'name' must not be empty")
+        if self.kind == "table":
+            if not self.strong_column or not self.weak_column:
+                raise ValueError(
+                    f"source {self.name!r}: a 'table' source needs strong_column and weak_column"
+                )
+        else:
+            self.strong_column = self.strong_column or ROUTELLM_STRONG
+            self.weak_column = self.weak_column or ROUTELLM_WEAK
+        if self.sample_fraction is not None and not 0 < self.sample_fraction <= 1:
+            raise ValueError(
+                f"source {self.name!r}: sample_fraction must be in (0, 1], "
+                f"got {self.sample_fraction}"
+            )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SourceConfig:
+        """Build a config from a run-config mapping, rejecting keys this class does not know."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown source config key(s) {unknown}; known keys: {sorted(known)}"
+            )
+        missing = sorted(k for k in ("name", "kind", "path") if k not in data)
+        if missing:
+            raise ValueError(f"source config lacks required key(s) {missing}")
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def contaminated_file(self) -> Path | None:
+        """The contamination list to apply: the configured one, or RouteLLM's default."""
+        if self.contaminated_path is not None:
+            return Path(self.contaminated_path)
+        if self.kind == "table":
+            return None
+        data_dir = Path(self.path) if self.kind == "routellm_mmlu" else Path(self.path).parent
+        return data_dir / "contaminated_prompts.jsonl"
+
+
+def _check_choice(key: str, value: object, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"source config {key!r} must be one of {list(allowed)}, got {value!r}")

@@ -1,0 +1,74 @@
+"""Registration and promotion through a real `mlflow server` process (infra/mlflow_server.sh)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+
+from ragrouter.bundle import RouterBundle
+from ragrouter.registry.model_registry import CHAMPION, apply_promotion, decide_promotion, register_bundle
+from ragrouter.registry.tracking import configure_tracking
+from ragrouter.routers import build_router
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def server_uri(tmp_path_factory: pytest.TempPathFactory):
+    workdir = tmp_path_factory.mktemp("mlflow-server")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "MLFLOW_PORT": str(port), "MLFLOW_WORKERS": "1",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    log = (workdir / "server.log").open("w")
+    server = subprocess.Popen([str(PROJECT_ROOT / "infra" / "mlflow_server.sh")], cwd=workdir, env=env,
+                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                log.flush()
+                pytest.fail(f"mlflow server did not start: {(workdir / 'server.log').read_text()[-2000:]}")
+            time.sleep(0.5)
+        yield uri, workdir
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
+        log.close()
+
+
+def test_register_promote_and_load_through_the_server(server_uri, monkeypatch):
+    uri, workdir = server_uri
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    assert configure_tracking() == uri
+    name = "ragrouter-on-server"
+    bundle = RouterBundle(build_router("random", {"seed": 5}), 0.5, 0.5)
+    with mlflow.start_run():
+        version = register_bundle(bundle, name, {"P1.APGR": 0.6, "P1.split": "s"})
+    decision = decide_promotion(name, version, "P1.APGR", "P1.split", 0.6, "s", lambda champion: 0.0)
+    apply_promotion(name, version, decision)
+    assert str(MlflowClient().get_model_version_by_alias(name, CHAMPION).version) == version
+
+    model = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}")
+    prompts = ["a question", "another question"]
+    np.testing.assert_allclose(model.predict(prompts)["p_strong"], bundle.route(prompts)[0])
+    # The server holds the artifacts: the client never wrote them locally.
+    assert any((workdir / "mlartifacts").rglob("bundle.json"))
