@@ -19,6 +19,8 @@ _STATE = Path(tempfile.mkdtemp(prefix="ragrouter-tests-"))
 os.environ.update(
     {
         "ZENML_CONFIG_PATH": str(_STATE / "zenml-config"),
+        # No repository there: a developer's own `.zen` in the project root is never used.
+        "ZENML_REPOSITORY_PATH": str(_STATE / "zenml-repository"),
         "ZENML_ANALYTICS_OPT_IN": "false",
         "ZENML_LOGGING_VERBOSITY": "WARN",
         "MLFLOW_TRACKING_URI": f"sqlite:///{_STATE / 'mlflow.db'}",

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from support import score_rows
 from ragrouter.evaluation.metrics import (
     apgr,
     apgr_routellm,
@@ -167,19 +168,7 @@ def _scores_frame() -> pd.DataFrame:
     for protocol, n in (("P1", 40), ("P3", 30)):
         strong, weak = rng.random(n), rng.random(n) * 0.8
         for router, score in (("oracle", strong - weak), ("random", rng.random(n)), ("adverse", weak - strong)):
-            parts.append(
-                pd.DataFrame(
-                    {
-                        "id": [f"{protocol}-{i}" for i in range(n)],
-                        "protocol": protocol,
-                        "fold": np.arange(n) % 5,
-                        "router": router,
-                        "score": score,
-                        "strong_quality": strong,
-                        "weak_quality": weak,
-                    }
-                )
-            )
+            parts.append(score_rows(protocol, router, score, strong, weak))
     return pd.concat(parts, ignore_index=True)
 
 

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import mlflow
@@ -15,6 +12,7 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
+from support import free_port, wait_until_healthy
 from ragrouter.bundle import RouterBundle
 from ragrouter.registry.model_registry import CHAMPION, apply_promotion, decide_promotion, register_bundle
 from ragrouter.registry.tracking import configure_tracking
@@ -26,28 +24,15 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def server_uri(tmp_path_factory: pytest.TempPathFactory):
     workdir = tmp_path_factory.mktemp("mlflow-server")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "MLFLOW_PORT": str(port), "MLFLOW_WORKERS": "1",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     log = (workdir / "server.log").open("w")
     server = subprocess.Popen([str(PROJECT_ROOT / "infra" / "mlflow_server.sh")], cwd=workdir, env=env,
                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     uri = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
     try:
-        while True:
-            try:
-                with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                pytest.fail(f"mlflow server did not start: {(workdir / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.5)
+        wait_until_healthy(server, f"{uri}/health", workdir / "server.log")
         yield uri, workdir
     finally:
         os.killpg(server.pid, 15)

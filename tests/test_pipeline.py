@@ -130,19 +130,45 @@ def test_rerun_is_cached_and_encoder_or_data_changes_rerun_only_what_depends_on_
     assert all(data[name] == ExecutionStatus.COMPLETED for name in ("ingest_data", "validate_data", "embed_prompts", "score_knn"))
 
 
-@pytest.mark.parametrize(
-    "corrupt, expected, failed_validation",
-    [
-        (lambda f: f.assign(big_ok=f["big_ok"].astype(float).where(f.index != 4, 1.7)), ["row 5", "strong_quality", "1.7"], True),
-        (lambda f: f.drop(columns=["small_ok"]), ["small_ok", "not found"], False),
-    ],
-    ids=["quality-1.7", "missing-column"],
-)
-def test_bad_input_stops_the_run_with_a_clear_error_and_registers_nothing(
-    mini_csv, tmp_path, capsys, corrupt, expected, failed_validation
-):
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    frame.to_csv(path, index=False)
+
+
+def _non_utf8(frame: pd.DataFrame, path: Path) -> None:
+    """A Latin-1 row appended after the 300 good ones (prompts span lines, so append, not insert)."""
+    _write_csv(frame, path)
+    with path.open("ab") as handle:
+        handle.write(b'"caf\xe9 question",True,False,anatomy\n')
+
+
+def _conflicting_duplicate(frame: pd.DataFrame, path: Path) -> None:
+    twin = frame.iloc[[0]].assign(big_ok=not frame.iloc[0]["big_ok"])
+    _write_csv(pd.concat([frame, twin]), path)
+
+
+# (how to corrupt the mini CSV, words the error must contain, field of a failed validation or None
+#  where ingestion itself rejects the file)
+BAD_INPUTS = {
+    "quality-1.7": (lambda f, p: _write_csv(f.assign(big_ok=f["big_ok"].astype(float).where(f.index != 4, 1.7)), p),
+                    ["row 5", "strong_quality", "1.7"], "strong_quality"),
+    "nan-quality": (lambda f, p: _write_csv(f.assign(small_ok=f["small_ok"].astype(float).where(f.index != 2)), p),
+                    ["row 3", "weak_quality", "missing"], "weak_quality"),
+    "missing-column": (lambda f, p: _write_csv(f.drop(columns=["small_ok"]), p), ["small_ok", "not found"], None),
+    "wrong-type": (lambda f, p: _write_csv(f.astype({"small_ok": object}).assign(small_ok=lambda d: d["small_ok"].where(d.index != 1, "abc")), p),
+                   ["row 2", "small_ok", "'abc'"], None),
+    "empty-file": (lambda f, p: p.write_bytes(b""), ["empty"], None),
+    "non-utf8": (_non_utf8, ["row 301", "not valid UTF-8"], None),
+    "conflicting-duplicate": (_conflicting_duplicate, ["row 1", "conflicting outcomes"], "id"),
+    "2mb-prompt": (lambda f, p: _write_csv(f.assign(question=f["question"].where(f.index != 1, "x" * 2_000_000)), p),
+                   ["row 2", "prompt", "2,000,000 characters"], "prompt"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_stops_the_run_with_a_clear_error_and_registers_nothing(mini_csv, tmp_path, capsys, case):
+    corrupt, expected, failed_field = BAD_INPUTS[case]
     csv = tmp_path / "bad.csv"
-    corrupt(pd.read_csv(mini_csv)).to_csv(csv, index=False)
+    corrupt(pd.read_csv(mini_csv), csv)
     model_name = f"ragrouter-bad-{tmp_path.name}"
     config = tmp_path / "bad.yaml"
     config.write_text(yaml.safe_dump({"parameters": _mini_params(csv, model_name, tmp_path / "reports")}))
@@ -157,6 +183,6 @@ def test_bad_input_stops_the_run_with_a_clear_error_and_registers_nothing(
     assert not (tmp_path / "reports").exists()
     run = Client().get_pipeline("training_pipeline").last_run
     assert run.status == ExecutionStatus.FAILED and "train_router" not in run.steps
-    if failed_validation:  # the failed validation result is kept for review
+    if failed_field:  # the failed validation result is kept for review
         report = run.steps["validate_data"].outputs["validation_report"][0].load()
-        assert not report.success and any(p[2] == "strong_quality" for p in report.problems)
+        assert not report.success and any(p[2] == failed_field for p in report.problems)

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from matplotlib.image import imread
 
+from support import score_rows
 from ragrouter.evaluation.metrics import evaluate_scores
 from ragrouter.evaluation.report import plot_curves, results_markdown, update_latest_link, write_report
 
@@ -24,19 +25,7 @@ def scores_frame() -> pd.DataFrame:
         strong = (rng.random(n) < 0.75).astype(float)
         weak = (rng.random(n) < 0.55).astype(float)
         for router, score in (("random", rng.random(n)), ("length", strong - weak + rng.normal(0, 1, n))):
-            parts.append(
-                pd.DataFrame(
-                    {
-                        "id": np.arange(n),
-                        "protocol": protocol,
-                        "fold": np.arange(n) % 5,
-                        "router": router,
-                        "score": score,
-                        "strong_quality": strong,
-                        "weak_quality": weak,
-                    }
-                )
-            )
+            parts.append(score_rows(protocol, router, score, strong, weak))
     return pd.concat(parts, ignore_index=True)
 
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -15,18 +13,13 @@ import mlflow
 import numpy as np
 import pytest
 
+from support import free_port, wait_until_healthy
 from ragrouter.bundle import RouterBundle
 from ragrouter.registry.model_registry import CHAMPION, register_bundle
 from ragrouter.registry.tracking import configure_tracking
 from ragrouter.routers import build_router
 
 PROMPTS = ["What is 2+2?", "Explain the proof of the four colour theorem.", "Translate 'cat' to French."]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _post(url: str, payload: dict) -> dict:
@@ -44,7 +37,7 @@ def served_champion(tmp_path_factory: pytest.TempPathFactory):
         version = register_bundle(bundle, name, {})
     mlflow.MlflowClient().set_registered_model_alias(name, CHAMPION, version)
 
-    port = _free_port()
+    port = free_port()
     log = (tmp_path_factory.mktemp("serve") / "server.log").open("w")
     mlflow_cli = Path(sys.executable).with_name("mlflow")
     server = subprocess.Popen(
@@ -53,19 +46,8 @@ def served_champion(tmp_path_factory: pytest.TempPathFactory):
         stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(),
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
     try:
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/ping", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                pytest.fail(f"server did not start: {Path(log.name).read_text()[-2000:]}")
-            time.sleep(0.5)
+        wait_until_healthy(server, f"{base}/ping", Path(log.name))
         yield base, bundle
     finally:
         server.terminate()

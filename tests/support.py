@@ -1,0 +1,50 @@
+"""Helpers shared by tests: synthetic score tables and waiting for a server process."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+
+def score_rows(protocol: str, router: str, score: np.ndarray, strong: np.ndarray, weak: np.ndarray) -> pd.DataFrame:
+    """Out-of-fold score rows (SCORE_COLUMNS) for one protocol and router, five folds round robin."""
+    n = len(score)
+    return pd.DataFrame(
+        {
+            "id": [f"{protocol}-{i}" for i in range(n)],
+            "protocol": protocol,
+            "fold": np.arange(n) % 5,
+            "router": router,
+            "score": score,
+            "strong_quality": strong,
+            "weak_quality": weak,
+        }
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_healthy(process: subprocess.Popen, url: str, log: Path, timeout_s: float = 120) -> None:
+    """Poll `url` until it answers 200; fail with the server's log if it exits or times out."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"server at {url} did not start: {log.read_text()[-2000:]}")
+        time.sleep(0.5)
