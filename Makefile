@@ -11,6 +11,8 @@ CONFIG ?= configs/training.yaml
 export ZENML_ANALYTICS_OPT_IN ?= false
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
+# mlflow serve starts uvicorn from PATH: the venv comes first.
+export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: run test setup data stack bench serve clean-state
 

@@ -1,5 +1,5 @@
 """Training pipeline: records -> validation -> labels -> splits -> embeddings -> index ->
-out-of-fold scores -> evaluation -> trained router -> MLflow registry -> promotion."""
+out-of-fold scores -> evaluation (-> report files) -> trained router -> MLflow registry -> promotion."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from steps import (
     make_labels,
     make_splits,
     promote_router,
+    publish_report,
     register_router,
     score_out_of_fold,
     train_router,
@@ -71,7 +72,8 @@ def training_pipeline(
         )
         for name, config in configs.items()
     ]
-    report, _ = evaluate_routers(scores, reports_dir=reports_dir, experiment=experiment)
+    report, _ = evaluate_routers(scores, experiment=experiment)
+    publish_report(report, reports_dir=reports_dir)
     bundle = train_router(
         records,
         embeddings,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -27,6 +29,12 @@ def score_rows(protocol: str, router: str, score: np.ndarray, strong: np.ndarray
             "weak_quality": weak,
         }
     )
+
+
+def venv_env(**extra: str) -> dict[str, str]:
+    """This environment with the interpreter's bin folder first on PATH (mlflow runs uvicorn from there)."""
+    path = f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ.get('PATH', '')}"
+    return {**os.environ, "PATH": path, **extra}
 
 
 def free_port() -> int:

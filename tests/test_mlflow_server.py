@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import mlflow
@@ -12,7 +11,7 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from support import free_port, wait_until_healthy
+from support import free_port, venv_env, wait_until_healthy
 from ragrouter.bundle import RouterBundle
 from ragrouter.registry.model_registry import CHAMPION, apply_promotion, decide_promotion, register_bundle
 from ragrouter.registry.tracking import configure_tracking
@@ -25,8 +24,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 def server_uri(tmp_path_factory: pytest.TempPathFactory):
     workdir = tmp_path_factory.mktemp("mlflow-server")
     port = free_port()
-    env = {**os.environ, "MLFLOW_PORT": str(port), "MLFLOW_WORKERS": "1",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = venv_env(MLFLOW_PORT=str(port), MLFLOW_WORKERS="1")
     log = (workdir / "server.log").open("w")
     server = subprocess.Popen([str(PROJECT_ROOT / "infra" / "mlflow_server.sh")], cwd=workdir, env=env,
                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -92,6 +92,14 @@ def test_small_config_trains_evaluates_and_registers_a_champion(tmp_path):
     np.testing.assert_allclose(table.set_index(["protocol", "router"])["APGR"].loc[recomputed.index], recomputed)
     assert all((latest / f"curves_{p}.png").read_bytes().startswith(b"\x89PNG") for p in ("P1", "P2", "P3", "P4"))
 
+    # What the ZenML dashboard shows: the table as markdown, one PNG of curves per protocol,
+    # and the validation report.
+    evaluation = run.steps["evaluate_routers"].outputs["evaluation_report"][0]
+    kinds = sorted(str(v.type) for v in evaluation.visualizations)
+    assert kinds == ["image"] * 4 + ["markdown"]
+    validation = run.steps["validate_data"].outputs["validation_report"][0]
+    assert [str(v.type) for v in validation.visualizations] == ["markdown"]
+
     client = MlflowClient()
     champion = client.get_model_version_by_alias("ragrouter-small-test", CHAMPION)
     assert champion.tags["zenml_run_id"] == str(run.id) and champion.tags["router"] == "knn"
@@ -116,8 +124,10 @@ def test_rerun_is_cached_and_encoder_or_data_changes_rerun_only_what_depends_on_
     assert first.status == ExecutionStatus.COMPLETED
 
     again = _statuses(_run(**params))
-    assert {s for name, s in again.items() if name != "promote_router"} == {ExecutionStatus.CACHED}
-    assert again["promote_router"] == ExecutionStatus.COMPLETED  # promotion always re-checks the registry
+    always_run = {"promote_router", "publish_report"}  # re-check the registry; write this run's files
+    assert {s for name, s in again.items() if name not in always_run} == {ExecutionStatus.CACHED}
+    assert {again[name] for name in always_run} == {ExecutionStatus.COMPLETED}
+    assert (tmp_path / "reports" / "latest").resolve().name == Client().get_pipeline("training_pipeline").last_run.name
 
     encoder = _statuses(_run(**{**params, "encoder": {"name": "all-MiniLM-L6-v2", "max_seq_length": 48}}))
     assert all(encoder[name] == ExecutionStatus.CACHED for name in UPSTREAM)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import urllib.request
@@ -13,7 +12,7 @@ import mlflow
 import numpy as np
 import pytest
 
-from support import free_port, wait_until_healthy
+from support import free_port, venv_env, wait_until_healthy
 from ragrouter.bundle import RouterBundle
 from ragrouter.registry.model_registry import CHAMPION, register_bundle
 from ragrouter.registry.tracking import configure_tracking
@@ -43,7 +42,7 @@ def served_champion(tmp_path_factory: pytest.TempPathFactory):
     server = subprocess.Popen(
         [str(mlflow_cli), "models", "serve", "-m", f"models:/{name}@{CHAMPION}", "--env-manager", "local",
          "-h", "127.0.0.1", "-p", str(port), "-w", "1"],
-        stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(),
+        stdout=log, stderr=subprocess.STDOUT, env=venv_env(),
     )
     base = f"http://127.0.0.1:{port}"
     try:
