@@ -15,7 +15,7 @@ from zenml.client import Client
 from zenml.enums import ExecutionStatus
 
 import run as run_cli
-from pipelines import training_pipeline
+from pipelines import benchmark_pipeline, training_pipeline
 from ragrouter.bundle import RouterBundle
 from ragrouter.evaluation.metrics import evaluate_scores
 from ragrouter.registry.model_registry import CHAMPION
@@ -196,3 +196,16 @@ def test_bad_input_stops_the_run_with_a_clear_error_and_registers_nothing(mini_c
     if failed_field:  # the failed validation result is kept for review
         report = run.steps["validate_data"].outputs["validation_report"][0].load()
         assert not report.success and any(p[2] == failed_field for p in report.problems)
+
+
+def test_benchmark_pipeline_compares_every_router_and_registers_nothing(mini_csv, tmp_path):
+    params = _mini_params(mini_csv, "unused", tmp_path / "reports")
+    params.pop("model_name")
+    benchmark_pipeline(**params)
+    run = Client().get_pipeline("benchmark_pipeline").last_run
+    assert run.status == ExecutionStatus.COMPLETED
+    assert not {"train_router", "register_router", "promote_router"} & set(run.steps)
+    latest = (tmp_path / "reports" / "latest").resolve()
+    assert latest.parent.name == "benchmark_pipeline" and latest.name == run.name
+    table = pd.read_csv(latest / "table.csv")
+    assert set(zip(table["protocol"], table["router"])) == {(p, r) for p in ("P1", "P2") for r in ("random", "knn")}

@@ -31,6 +31,12 @@ def build_router(name: str, config: dict[str, Any] | None = None) -> Router:
     return cls(cls.config_class.from_dict(config or {}))
 
 
+def router_names() -> list[str]:
+    """Every registered router name, built-in routers included."""
+    _import_builtin_routers()
+    return sorted(ROUTERS)
+
+
 def with_encoder(name: str, config: dict[str, Any] | None, encoder: dict[str, Any]) -> dict[str, Any]:
     """The router's config with the pipeline's encoder settings, for routers that embed prompts.
 

@@ -1,0 +1,60 @@
+"""The part every pipeline shares: records -> validation -> labels -> splits -> embeddings ->
+index -> out-of-fold scores per router -> evaluation -> report files."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ragrouter.data.fingerprint import fingerprint_sources
+from ragrouter.features.semantic import DEFAULT_ENCODER
+from ragrouter.routers.registry import with_encoder
+from ragrouter.splits import DEFAULT_PROTOCOLS
+from steps import (
+    build_index,
+    embed_prompts,
+    evaluate_routers,
+    ingest_data,
+    make_labels,
+    make_splits,
+    publish_report,
+    score_out_of_fold,
+    validate_data,
+)
+
+DEFAULT_SOURCES = [
+    {"name": "mmlu", "kind": "routellm_mmlu", "path": "data/routellm/mmlu", "conflicting_duplicates": "drop"},
+    {"name": "gsm8k", "kind": "routellm_gsm8k", "path": "data/routellm/gsm8k/gsm8k_responses.csv"},
+]
+
+
+def evaluate_router_set(
+    sources: list[dict[str, Any]] | None,
+    protocols: list[dict[str, Any]] | None,
+    encoder: dict[str, Any] | None,
+    routers: dict[str, dict[str, Any]],
+    label_threshold: float,
+    max_prompt_chars: int,
+    reports_dir: str,
+    experiment: str,
+) -> dict[str, Any]:
+    """Wire the shared steps; returns their outputs and the routers' effective configs by name."""
+    sources = sources or DEFAULT_SOURCES
+    protocols = protocols or [p.to_dict() for p in DEFAULT_PROTOCOLS]
+    encoder = encoder or {"name": DEFAULT_ENCODER}
+    configs = {name: with_encoder(name, config, encoder) for name, config in routers.items()}
+
+    records = ingest_data(sources=sources, data_fingerprint=fingerprint_sources(sources))
+    records, _ = validate_data(records, max_prompt_chars=max_prompt_chars)
+    make_labels(records, label_threshold=label_threshold)
+    splits = make_splits(records, protocols=protocols)
+    embeddings = embed_prompts(records, encoder=encoder)
+    index = build_index(embeddings)
+    scores = [
+        score_out_of_fold(
+            records, splits, embeddings, router=name, router_config=config, label_threshold=label_threshold, id=f"score_{name}"
+        )
+        for name, config in configs.items()
+    ]
+    report, _ = evaluate_routers(scores, experiment=experiment)
+    publish_report(report, reports_dir=reports_dir)
+    return {"records": records, "splits": splits, "embeddings": embeddings, "index": index, "report": report, "configs": configs}
