@@ -57,4 +57,12 @@ def evaluate_router_set(
     ]
     report, _ = evaluate_routers(scores, experiment=experiment)
     publish_report(report, reports_dir=reports_dir)
-    return {"records": records, "splits": splits, "embeddings": embeddings, "index": index, "report": report, "configs": configs}
+    return {
+        "sources": sources,
+        "records": records,
+        "splits": splits,
+        "embeddings": embeddings,
+        "index": index,
+        "report": report,
+        "configs": configs,
+    }

@@ -10,6 +10,7 @@ from zenml import pipeline
 from zenml.enums import ExecutionMode
 
 from pipelines.router_evaluation import evaluate_router_set
+from ragrouter.data.sources import SourceConfig, model_names
 from steps import promote_router, register_router, train_router
 
 DEFAULT_ROUTERS: dict[str, dict[str, Any]] = {"random": {"seed": 0}, "knn": {"k": 50}}
@@ -24,8 +25,8 @@ def training_pipeline(
     registered_router: str = "knn",
     label_threshold: float = 0.0,
     strong_fraction: float = 0.5,
-    strong_model: str = "gpt-4-1106-preview",
-    weak_model: str = "mistralai/Mixtral-8x7B-Instruct-v0.1",
+    strong_model: str | None = None,
+    weak_model: str | None = None,
     model_name: str = "ragrouter",
     promotion_protocol: str = "P1",
     max_prompt_chars: int = 100_000,
@@ -39,6 +40,8 @@ def training_pipeline(
         sources, protocols, encoder, routers, label_threshold, max_prompt_chars, reports_dir, experiment
     )
     records, splits, embeddings, report = (evaluated[k] for k in ("records", "splits", "embeddings", "report"))
+    # Unless named in the config, the models are named as the data names them (its quality columns).
+    data_strong, data_weak = model_names([SourceConfig.from_dict(s) for s in evaluated["sources"]])
     bundle = train_router(
         records,
         embeddings,
@@ -47,8 +50,8 @@ def training_pipeline(
         router_config=evaluated["configs"][registered_router],
         label_threshold=label_threshold,
         strong_fraction=strong_fraction,
-        strong_model=strong_model,
-        weak_model=weak_model,
+        strong_model=strong_model or data_strong,
+        weak_model=weak_model or data_weak,
     )
     version = register_router(bundle, report, splits, model_name=model_name, experiment=experiment)
     promote_router(

@@ -113,7 +113,7 @@ def test_small_config_trains_evaluates_and_registers_a_champion(tmp_path):
     prompts = ["What is the derivative of x^2?", "Which organ produces insulin?\nA. liver\nB. pancreas"]
     served = mlflow.pyfunc.load_model(f"models:/ragrouter-small-test@{CHAMPION}").predict(pd.DataFrame({"prompt": prompts}))
     np.testing.assert_allclose(served["p_strong"], bundle.route(prompts)[0], rtol=1e-5)
-    assert set(served["model"]) <= {STRONG, WEAK}
+    assert set(served["model"]) <= {STRONG, WEAK}  # named from the data's columns
 
 
 def test_rerun_is_cached_and_encoder_or_data_changes_rerun_only_what_depends_on_them(mini_csv, tmp_path):

@@ -105,3 +105,10 @@ class SourceConfig:
 def _check_choice(key: str, value: object, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ValueError(f"source config {key!r} must be one of {list(allowed)}, got {value!r}")
+
+
+def model_names(sources: list[SourceConfig]) -> tuple[str, str]:
+    """The strong and weak models' names as the data names them: the first source's quality columns."""
+    if not sources:
+        raise ValueError("no sources configured")
+    return str(sources[0].strong_column), str(sources[0].weak_column)
