@@ -11,7 +11,7 @@ from zenml.enums import ExecutionMode
 
 from pipelines.router_evaluation import evaluate_router_set
 
-BENCHMARK_ROUTERS: dict[str, dict[str, Any]] = {"random": {"seed": 0}, "knn": {"k": 50}}
+BENCHMARK_ROUTERS: dict[str, dict[str, Any]] = {"random": {"seed": 0}, "knn": {"k": 50}, "sw_ranking": {}, "mf": {}}
 
 
 @pipeline(enable_cache=True, execution_mode=ExecutionMode.FAIL_FAST)

@@ -34,3 +34,13 @@ def label_frame(records: RoutingRecords, threshold: float = 0.0) -> pd.DataFrame
             "strong_needed": strong_needed(gain, threshold),
         }
     )
+
+
+def pairwise_outcome(gain: np.ndarray, threshold: float = 0.0) -> np.ndarray:
+    """Each query as a battle of the two models: 1 strong wins, 0 weak wins, 0.5 tie.
+
+    The strong model wins where it is needed (gain > t), the weak one where it is strictly
+    better (gain < 0); both right or both wrong, or a gain within (0, t], is a tie.
+    """
+    strong_wins = strong_needed(gain, threshold)
+    return np.where(strong_wins, 1.0, np.where(gain < 0, 0.0, 0.5))

@@ -201,6 +201,7 @@ def test_bad_input_stops_the_run_with_a_clear_error_and_registers_nothing(mini_c
 def test_benchmark_pipeline_compares_every_router_and_registers_nothing(mini_csv, tmp_path):
     params = _mini_params(mini_csv, "unused", tmp_path / "reports")
     params.pop("model_name")
+    params["routers"] = {"random": {}, "knn": {"k": 10}, "sw_ranking": {}, "mf": {"epochs": 5}}
     benchmark_pipeline(**params)
     run = Client().get_pipeline("benchmark_pipeline").last_run
     assert run.status == ExecutionStatus.COMPLETED
@@ -208,4 +209,5 @@ def test_benchmark_pipeline_compares_every_router_and_registers_nothing(mini_csv
     latest = (tmp_path / "reports" / "latest").resolve()
     assert latest.parent.name == "benchmark_pipeline" and latest.name == run.name
     table = pd.read_csv(latest / "table.csv")
-    assert set(zip(table["protocol"], table["router"])) == {(p, r) for p in ("P1", "P2") for r in ("random", "knn")}
+    routers = ("random", "knn", "sw_ranking", "mf")
+    assert set(zip(table["protocol"], table["router"])) == {(p, r) for p in ("P1", "P2") for r in routers}

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Self, Sequence
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
-from ragrouter.features.semantic import Encoder
+from ragrouter.features.semantic import DEFAULT_ENCODER, Encoder
 
 
 @dataclass
@@ -114,6 +114,25 @@ class Router(ABC):
         if arrays:
             save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(directory / "state.safetensors"))
         self.save_extra(directory)
+
+
+@dataclass
+class EmbeddingRouterConfig(RouterConfig):
+    """Config of routers that read the prompt's sentence embedding (the pipeline's encoder)."""
+
+    encoder: str = DEFAULT_ENCODER
+    max_seq_length: int = 256
+    batch_size: int = 64
+
+
+class EmbeddingRouter(Router):
+    """A router over sentence embeddings; reuses the pipeline's embeddings when they match."""
+
+    config: EmbeddingRouterConfig
+
+    @property
+    def encoder(self) -> Encoder:
+        return Encoder(self.config.encoder, batch_size=self.config.batch_size, max_seq_length=self.config.max_seq_length)
 
 
 def load_router(directory: Path) -> Router:

@@ -9,22 +9,18 @@ from typing import Self
 import faiss
 import numpy as np
 
-from ragrouter.features.semantic import DEFAULT_ENCODER, Encoder
 from ragrouter.retrieval import build_index, load_index, save_index, search
-from ragrouter.routers.base import Queries, Router, RouterConfig, TrainingSet
+from ragrouter.routers.base import EmbeddingRouter, EmbeddingRouterConfig, Queries, TrainingSet
 from ragrouter.routers.registry import register_router
 
 
 @dataclass
-class KNNRouterConfig(RouterConfig):
-    encoder: str = DEFAULT_ENCODER
+class KNNRouterConfig(EmbeddingRouterConfig):
     k: int = 50
-    max_seq_length: int = 256
-    batch_size: int = 64
 
 
 @register_router("knn")
-class KNNRouter(Router):
+class KNNRouter(EmbeddingRouter):
     """score = (weighted mean gain + 1) / 2, weights = max(cosine similarity, 0).
 
     The mean gain lies in [-1, 1]; the affine map puts it in [0, 1] without changing the
@@ -35,10 +31,6 @@ class KNNRouter(Router):
     config: KNNRouterConfig
     index_: faiss.Index
     gain_: np.ndarray
-
-    @property
-    def encoder(self) -> Encoder:
-        return Encoder(self.config.encoder, batch_size=self.config.batch_size, max_seq_length=self.config.max_seq_length)
 
     def fit(self, train: TrainingSet) -> Self:
         """Index the training queries (or reuse the index the pipeline built over them)."""
