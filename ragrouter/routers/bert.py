@@ -1,0 +1,117 @@
+"""RouteLLM's BERT classifier router: an encoder fine-tuned with a 3-class head on battle outcomes.
+
+Classes as in RouteLLM: 0 = the strong model wins, 1 = tie, 2 = the weak model wins
+(outcomes from ragrouter.labels.pairwise_outcome). RouteLLM routes on 1 - P(tie) - P(weak
+wins), i.e. P(class 0), which is the score here. The default encoder is the packaged
+all-MiniLM-L6-v2 (a BERT); `bert-base-uncased` or `microsoft/deberta-v3-base` work by name
+where a hub is reachable. Weights load in `fit`/`load`, never in the constructor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ragrouter.features.semantic import DEFAULT_ENCODER, resolve_encoder_path
+from ragrouter.labels import pairwise_outcome
+from ragrouter.routers.base import Queries, Router, RouterConfig, TrainingSet
+from ragrouter.routers.registry import register_router
+
+NUM_LABELS = 3
+STRONG_WINS = 0
+
+
+def outcome_classes(outcome: np.ndarray) -> np.ndarray:
+    """1 (strong wins) -> 0, 0.5 (tie) -> 1, 0 (weak wins) -> 2."""
+    return np.rint(2 * (1 - outcome)).astype(np.int64)
+
+
+@dataclass
+class BertRouterConfig(RouterConfig):
+    model: str = DEFAULT_ENCODER
+    max_length: int = 128
+    epochs: int = 1
+    batch_size: int = 32
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.01
+    freeze_layers: int = 0  # lower encoder layers (and the embeddings) kept fixed, for CPU speed
+    seed: int = 0
+
+
+@register_router("bert")
+class BertRouter(Router):
+    config_class = BertRouterConfig
+    config: BertRouterConfig
+    model_: Any
+    tokenizer_: Any
+
+    def fit(self, train: TrainingSet) -> Self:
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        cfg = self.config
+        torch.manual_seed(cfg.seed)
+        path = resolve_encoder_path(cfg.model)
+        self.tokenizer_ = AutoTokenizer.from_pretrained(path)
+        self.model_ = AutoModelForSequenceClassification.from_pretrained(path, num_labels=NUM_LABELS)
+        self._freeze_lower_layers()
+        labels = torch.from_numpy(outcome_classes(pairwise_outcome(np.asarray(train.gain), train.label_threshold)))
+        prompts = list(train.queries.prompts)
+        trainable = [p for p in self.model_.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(trainable, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        generator = torch.Generator().manual_seed(cfg.seed)
+        self.model_.train()
+        steps = cfg.epochs * -(-len(prompts) // cfg.batch_size)
+        with tqdm(total=steps, desc="bert fine-tuning", leave=False) as progress:
+            for _ in range(cfg.epochs):
+                order = torch.randperm(len(prompts), generator=generator).tolist()
+                for start in range(0, len(order), cfg.batch_size):
+                    batch = order[start : start + cfg.batch_size]
+                    inputs = self._tokenize([prompts[i] for i in batch])
+                    loss = self.model_(**inputs, labels=labels[batch]).loss
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+                    progress.update(1)
+                    progress.set_postfix(loss=f"{loss.item():.3f}")
+        self.model_.eval()
+        return self
+
+    def _freeze_lower_layers(self) -> None:
+        if self.config.freeze_layers <= 0:
+            return
+        base = self.model_.base_model
+        for module in [base.embeddings, *base.encoder.layer[: self.config.freeze_layers]]:
+            module.requires_grad_(False)
+
+    def _tokenize(self, prompts: list[str]) -> Any:
+        return self.tokenizer_(
+            prompts, padding=True, truncation=True, max_length=self.config.max_length, return_tensors="pt"
+        )
+
+    def score(self, queries: Queries) -> np.ndarray:
+        import torch
+
+        prompts = list(queries.prompts)
+        order = np.argsort([len(p) for p in prompts])  # similar lengths batch with little padding
+        scores = np.empty(len(prompts))
+        with torch.inference_mode():
+            for start in range(0, len(order), self.config.batch_size):
+                batch = order[start : start + self.config.batch_size]
+                logits = self.model_(**self._tokenize([prompts[i] for i in batch])).logits
+                scores[batch] = torch.softmax(logits.float(), dim=-1)[:, STRONG_WINS].numpy()
+        return scores
+
+    def save_extra(self, directory: Path) -> None:
+        self.model_.save_pretrained(directory / "model", safe_serialization=True)
+        self.tokenizer_.save_pretrained(directory / "model")
+
+    def load_state(self, arrays: dict[str, np.ndarray], directory: Path) -> None:
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        self.tokenizer_ = AutoTokenizer.from_pretrained(directory / "model")
+        self.model_ = AutoModelForSequenceClassification.from_pretrained(directory / "model").eval()
