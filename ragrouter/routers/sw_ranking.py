@@ -1,14 +1,16 @@
 """RouteLLM's similarity-weighted (SW) ranking router.
 
 Every training query is a battle between the strong and the weak model. For a new query,
-each battle is weighted by w_i = 10 * 10 ** (s_i / max_j s_j), s = cosine similarity to the
-query, and a Bradley-Terry model is fitted on the weighted battles, a tie counting as one win
-for each side; the score is the strong model's fitted win probability.
+battle i is weighted by w_i = gamma ** (1 + s_i / max_j s_j), s = cosine similarity to the
+query (the encoder's vectors are unit length, so a dot product), gamma = 10 as in RouteLLM;
+a Bradley-Terry model is fitted on the weighted battles, a tie counting as one win for each
+side (RouteLLM's compute_elo_mle_with_tie), and the score is the strong model's fitted win
+probability.
 
-With two models the weighted Bradley-Terry maximum-likelihood fit has a closed form: the
-strong model's win probability equals its weighted share of wins,
-sum_i w_i o_i / sum_i w_i with o_i = 1 (strong wins), 0.5 (tie), 0 (weak wins),
-which is what is computed here, exactly, for all queries in a few matrix products.
+With two models the weighted Bradley-Terry maximum-likelihood fit is a 1-parameter logistic
+problem with a closed form: the strong model's win probability equals its weighted share of
+wins, sum_i w_i o_i / sum_i w_i with o_i = 1 (strong wins), 0.5 (tie), 0 (weak wins). It is
+computed exactly, for all queries at once, in chunked matrix products.
 """
 
 from __future__ import annotations
@@ -26,9 +28,8 @@ from ragrouter.routers.registry import register_router
 
 @dataclass
 class SWRankingRouterConfig(EmbeddingRouterConfig):
-    base: float = 10.0  # w = scale * base ** (s / max s), RouteLLM's constants
-    scale: float = 10.0
-    chunk_size: int = 1024
+    gamma: float = 10.0  # w = gamma ** (1 + s / max s); larger = closer neighbours dominate
+    chunk_size: int = 1024  # queries per similarity block (memory: chunk x training set)
 
 
 @register_router("sw_ranking")
@@ -48,16 +49,17 @@ class SWRankingRouter(EmbeddingRouter):
         similarities = similarities.astype(np.float64)
         peak = similarities.max(axis=1, keepdims=True)
         peak = np.where(peak == 0, 1.0, peak)  # all-orthogonal query: equal weights
-        return self.config.scale * self.config.base ** (similarities / peak)
+        return self.config.gamma ** (1.0 + similarities / peak)
 
     def _win_rate(self, vectors: np.ndarray, exclude_self: bool) -> np.ndarray:
         scores = np.empty(len(vectors))
         for start in range(0, len(vectors), self.config.chunk_size):
             chunk = vectors[start : start + self.config.chunk_size]
-            weights = self.weights(chunk @ self.vectors_.T)
-            if exclude_self:
+            similarities = chunk @ self.vectors_.T
+            if exclude_self:  # neither weighted nor the max that weights are relative to
                 rows = np.arange(len(chunk))
-                weights[rows, start + rows] = 0.0
+                similarities[rows, start + rows] = -np.inf
+            weights = self.weights(similarities)
             scores[start : start + len(chunk)] = weights @ self.outcome_ / weights.sum(axis=1)
         return scores
 
@@ -65,7 +67,7 @@ class SWRankingRouter(EmbeddingRouter):
         return self._win_rate(np.asarray(queries.vectors(self.encoder), dtype=np.float32), exclude_self=False)
 
     def score_training(self, train: TrainingSet) -> np.ndarray:
-        """Leave-one-out: a training query's own battle gets no weight."""
+        """Leave-one-out: each training query is scored as if its own battle were unseen."""
         return self._win_rate(self.vectors_, exclude_self=True)
 
     def state_arrays(self) -> dict[str, np.ndarray]:
