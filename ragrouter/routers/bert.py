@@ -17,17 +17,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ragrouter.features.semantic import DEFAULT_ENCODER, resolve_encoder_path
-from ragrouter.labels import pairwise_outcome
+from ragrouter.labels import outcome_class, pairwise_outcome
 from ragrouter.routers.base import Queries, Router, RouterConfig, TrainingSet
 from ragrouter.routers.registry import register_router
 
 NUM_LABELS = 3
 STRONG_WINS = 0
-
-
-def outcome_classes(outcome: np.ndarray) -> np.ndarray:
-    """1 (strong wins) -> 0, 0.5 (tie) -> 1, 0 (weak wins) -> 2."""
-    return np.rint(2 * (1 - outcome)).astype(np.int64)
 
 
 @dataclass
@@ -59,7 +54,7 @@ class BertRouter(Router):
         self.tokenizer_ = AutoTokenizer.from_pretrained(path)
         self.model_ = AutoModelForSequenceClassification.from_pretrained(path, num_labels=NUM_LABELS)
         self._freeze_lower_layers()
-        labels = torch.from_numpy(outcome_classes(pairwise_outcome(np.asarray(train.gain), train.label_threshold)))
+        labels = torch.from_numpy(outcome_class(pairwise_outcome(np.asarray(train.gain), train.label_threshold)))
         prompts = list(train.queries.prompts)
         trainable = [p for p in self.model_.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(trainable, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)

