@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from ragrouter.features.semantic import DEFAULT_ENCODER, resolve_encoder_path
 from ragrouter.labels import outcome_class, pairwise_outcome
 from ragrouter.routers.base import Queries, Router, RouterConfig, TrainingSet
+from ragrouter.routers.fine_tuning import run_epochs
 from ragrouter.routers.registry import register_router
 
 NUM_LABELS = 3
@@ -58,21 +58,16 @@ class BertRouter(Router):
         prompts = list(train.queries.prompts)
         trainable = [p for p in self.model_.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(trainable, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-        generator = torch.Generator().manual_seed(cfg.seed)
         self.model_.train()
-        steps = cfg.epochs * -(-len(prompts) // cfg.batch_size)
-        with tqdm(total=steps, desc="bert fine-tuning", leave=False) as progress:
-            for _ in range(cfg.epochs):
-                order = torch.randperm(len(prompts), generator=generator).tolist()
-                for start in range(0, len(order), cfg.batch_size):
-                    batch = order[start : start + cfg.batch_size]
-                    inputs = self._tokenize([prompts[i] for i in batch])
-                    loss = self.model_(**inputs, labels=labels[batch]).loss
-                    optimizer.zero_grad()
-                    loss.backward()
-                    optimizer.step()
-                    progress.update(1)
-                    progress.set_postfix(loss=f"{loss.item():.3f}")
+        run_epochs(
+            len(prompts),
+            cfg.epochs,
+            cfg.batch_size,
+            cfg.seed,
+            optimizer,
+            lambda batch: self.model_(**self._tokenize([prompts[i] for i in batch]), labels=labels[batch]).loss,
+            "bert fine-tuning",
+        )
         self.model_.eval()
         return self
 

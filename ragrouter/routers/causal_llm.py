@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 
 from ragrouter.labels import outcome_class, pairwise_outcome, strong_needed
 from ragrouter.routers.base import Queries, Router, RouterConfig, TrainingSet
+from ragrouter.routers.fine_tuning import run_epochs
 from ragrouter.routers.registry import register_router
 
 if TYPE_CHECKING:
@@ -141,20 +142,16 @@ class CausalLLMRouter(Router):
         optimizer = torch.optim.AdamW(trainable, lr=cfg.learning_rate, weight_decay=0.0)
         targets = torch.from_numpy(label_targets(np.asarray(train.gain), train.label_threshold, cfg.label_scheme))
         inputs = self.encode(train.queries.prompts)
-        generator = torch.Generator().manual_seed(cfg.seed)
         self.model_.train()
-        steps = cfg.epochs * -(-len(inputs) // cfg.batch_size)
-        with tqdm(total=steps, desc="causal_llm fine-tuning", leave=False) as progress:
-            for _ in range(cfg.epochs):
-                order = torch.randperm(len(inputs), generator=generator).tolist()
-                for start in range(0, len(order), cfg.batch_size):
-                    batch = order[start : start + cfg.batch_size]
-                    loss = self.loss([inputs[i] for i in batch], targets[batch], rows)
-                    optimizer.zero_grad()
-                    loss.backward()
-                    optimizer.step()
-                    progress.update(1)
-                    progress.set_postfix(loss=f"{loss.item():.3f}")
+        run_epochs(
+            len(inputs),
+            cfg.epochs,
+            cfg.batch_size,
+            cfg.seed,
+            optimizer,
+            lambda batch: self.loss([inputs[i] for i in batch], targets[batch], rows),
+            "causal_llm fine-tuning",
+        )
         with torch.no_grad():
             output[self.label_ids] = rows  # the saved model is a plain LM that answers with the labels
         self.model_.requires_grad_(False).eval()

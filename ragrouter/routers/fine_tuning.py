@@ -1,0 +1,31 @@
+"""The minibatch loop shared by the routers that fine-tune a transformer (bert, causal_llm)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+
+def run_epochs(
+    n: int,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    optimizer: torch.optim.Optimizer,
+    batch_loss: Callable[[list[int]], torch.Tensor],
+    desc: str,
+) -> None:
+    """Shuffle the n training rows each epoch (seeded) and take one optimizer step per batch."""
+    generator = torch.Generator().manual_seed(seed)
+    with tqdm(total=epochs * -(-n // batch_size), desc=desc, leave=False) as progress:
+        for _ in range(epochs):
+            order = torch.randperm(n, generator=generator).tolist()
+            for start in range(0, n, batch_size):
+                loss = batch_loss(order[start : start + batch_size])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                progress.update(1)
+                progress.set_postfix(loss=f"{loss.item():.3f}")
