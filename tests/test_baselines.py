@@ -115,3 +115,16 @@ def test_sw_round_trips(tmp_path):
     router.save(tmp_path / "sw")
     queries = Queries(["a", "b"], _unit(np.random.default_rng(4), 2))
     np.testing.assert_allclose(load_router(tmp_path / "sw").score(queries), router.score(queries))
+
+
+def test_training_subset_keeps_prompt_gain_pairs_and_is_seeded():
+    from ragrouter.routers.fine_tuning import training_subset
+
+    prompts = [f"question {i}" for i in range(50)]
+    train = TrainingSet(Queries(prompts), np.arange(50, dtype=float), 0.0)
+    subset = training_subset(train, 20, seed=3)
+    assert len(subset.queries) == 20 and len(set(subset.queries.prompts)) == 20
+    assert all(p == f"question {int(g)}" for p, g in zip(subset.queries.prompts, subset.gain))
+    assert subset.queries.prompts == training_subset(train, 20, seed=3).queries.prompts
+    assert subset.queries.prompts != training_subset(train, 20, seed=4).queries.prompts
+    assert training_subset(train, None, seed=3) is train and training_subset(train, 50, seed=3) is train

@@ -18,7 +18,7 @@ import numpy as np
 from ragrouter.features.semantic import DEFAULT_ENCODER, resolve_encoder_path
 from ragrouter.labels import outcome_class, pairwise_outcome
 from ragrouter.routers.base import Queries, Router, RouterConfig, TrainingSet
-from ragrouter.routers.fine_tuning import run_epochs
+from ragrouter.routers.fine_tuning import run_epochs, training_subset
 from ragrouter.routers.registry import register_router
 
 NUM_LABELS = 3
@@ -34,6 +34,7 @@ class BertRouterConfig(RouterConfig):
     learning_rate: float = 5e-5
     weight_decay: float = 0.01
     freeze_layers: int = 0  # lower encoder layers (and the embeddings) kept fixed, for CPU speed
+    max_train_queries: int | None = None  # a seeded sample of the training set; None = all
     seed: int = 0
 
 
@@ -49,6 +50,7 @@ class BertRouter(Router):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         cfg = self.config
+        train = training_subset(train, cfg.max_train_queries, cfg.seed)
         torch.manual_seed(cfg.seed)
         path = resolve_encoder_path(cfg.model)
         self.tokenizer_ = AutoTokenizer.from_pretrained(path)

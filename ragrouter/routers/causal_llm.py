@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from ragrouter.labels import outcome_class, pairwise_outcome, strong_needed
 from ragrouter.routers.base import Queries, Router, RouterConfig, TrainingSet
-from ragrouter.routers.fine_tuning import run_epochs
+from ragrouter.routers.fine_tuning import run_epochs, training_subset
 from ragrouter.routers.registry import register_router
 
 if TYPE_CHECKING:
@@ -66,6 +66,7 @@ class CausalLLMRouterConfig(RouterConfig):
     chat_template: bool = True  # the tokenizer's chat template when it has one, else a plain prompt
     max_length: int = 256  # prompt tokens, template included; longer queries lose their start
     train_last_layers: int | None = 4  # top decoder layers fine-tuned; None = all (RouteLLM)
+    max_train_queries: int | None = None  # a seeded sample of the training set; None = all
     epochs: int = 1
     batch_size: int = 8
     learning_rate: float = 1e-4
@@ -128,6 +129,7 @@ class CausalLLMRouter(Router):
         import torch
 
         cfg = self.config
+        train = training_subset(train, cfg.max_train_queries, cfg.seed)
         torch.manual_seed(cfg.seed)  # also seeds the new label rows drawn by resize_token_embeddings
         self.model_, self.tokenizer_ = load_pretrained(cfg.model)
         self.tokenizer_.add_tokens(list(LABEL_TOKENS[cfg.label_scheme]), special_tokens=True)

@@ -4,8 +4,20 @@ from __future__ import annotations
 
 from typing import Callable
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
+
+from ragrouter.routers.base import Queries, TrainingSet
+
+
+def training_subset(train: TrainingSet, limit: int | None, seed: int) -> TrainingSet:
+    """At most `limit` training queries, drawn without replacement (seeded): a CPU budget knob."""
+    if limit is None or len(train.queries) <= limit:
+        return train
+    rows = np.sort(np.random.default_rng(seed).choice(len(train.queries), size=limit, replace=False))
+    prompts = [train.queries.prompts[i] for i in rows]
+    return TrainingSet(Queries(prompts), np.asarray(train.gain)[rows], train.label_threshold)
 
 
 def run_epochs(
