@@ -4,6 +4,7 @@ from materializers.bundle import RouterBundleMaterializer
 from materializers.embeddings import EmbeddingsMaterializer
 from materializers.evaluation import EvaluationReportMaterializer, OutOfFoldScoresMaterializer
 from materializers.faiss_index import FaissIndexMaterializer
+from materializers.query_features import QueryFeaturesMaterializer
 from materializers.records import RoutingRecordsMaterializer
 from materializers.validation import ValidationReportMaterializer
 
@@ -12,6 +13,7 @@ __all__ = [
     "EvaluationReportMaterializer",
     "FaissIndexMaterializer",
     "OutOfFoldScoresMaterializer",
+    "QueryFeaturesMaterializer",
     "RouterBundleMaterializer",
     "RoutingRecordsMaterializer",
     "ValidationReportMaterializer",

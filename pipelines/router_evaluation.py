@@ -7,12 +7,13 @@ from typing import Any
 
 from ragrouter.data.fingerprint import fingerprint_sources
 from ragrouter.features.semantic import DEFAULT_ENCODER
-from ragrouter.routers.registry import with_encoder
+from ragrouter.routers.registry import build_router, with_encoder
 from ragrouter.splits import DEFAULT_PROTOCOLS
 from steps import (
     build_index,
     embed_prompts,
     evaluate_routers,
+    extract_features,
     ingest_data,
     make_labels,
     make_splits,
@@ -49,9 +50,17 @@ def evaluate_router_set(
     splits = make_splits(records, protocols=protocols)
     embeddings = embed_prompts(records, encoder=encoder)
     index = build_index(embeddings)
+    features = feature_sets(records, configs)
     scores = [
         score_out_of_fold(
-            records, splits, embeddings, router=name, router_config=config, label_threshold=label_threshold, id=f"score_{name}"
+            records,
+            splits,
+            embeddings,
+            router=name,
+            router_config=config,
+            label_threshold=label_threshold,
+            features=features.get(name),
+            id=f"score_{name}",
         )
         for name, config in configs.items()
     ]
@@ -65,4 +74,23 @@ def evaluate_router_set(
         "index": index,
         "report": report,
         "configs": configs,
+        "features": features,
     }
+
+
+def feature_sets(records: Any, configs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One extract_features step per distinct feature config among the routers that read them
+    (RAGRouter and its variants); router name -> that step's output."""
+    by_identity: dict[str, Any] = {}
+    features = {}
+    for name, config in configs.items():
+        router = build_router(name, config)
+        if not router.uses_query_features:
+            continue
+        wanted = router.config.features
+        if wanted.identity not in by_identity:
+            by_identity[wanted.identity] = extract_features(
+                records, feature_config=wanted.to_dict(), id=f"extract_features_{len(by_identity)}" if by_identity else "extract_features"
+            )
+        features[name] = by_identity[wanted.identity]
+    return features

@@ -3,6 +3,7 @@
 from steps.build_index import build_index
 from steps.embed_prompts import embed_prompts
 from steps.evaluate_routers import evaluate_routers
+from steps.extract_features import extract_features
 from steps.ingest_data import ingest_data
 from steps.make_labels import make_labels
 from steps.make_splits import make_splits
@@ -17,6 +18,7 @@ __all__ = [
     "build_index",
     "embed_prompts",
     "evaluate_routers",
+    "extract_features",
     "ingest_data",
     "make_labels",
     "make_splits",

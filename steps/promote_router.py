@@ -9,6 +9,7 @@ from zenml import log_metadata, step
 from ragrouter.data.records import RoutingRecords
 from ragrouter.evaluation.artifacts import EvaluationReport
 from ragrouter.features.embeddings import Embeddings
+from ragrouter.features.query_features import QueryFeatures
 from ragrouter.registry.champion import reevaluate_version
 from ragrouter.registry.model_registry import apply_promotion, decide_promotion
 from ragrouter.registry.tracking import configure_tracking
@@ -28,6 +29,7 @@ def promote_router(
     model_name: str = "ragrouter",
     promotion_protocol: str = "P1",
     label_threshold: float = 0.0,
+    features: QueryFeatures | None = None,
 ) -> Annotated[dict[str, Any], "promotion"]:
     """Alias `champion` moves to the new version only if its APGR is at least the champion's."""
     row = report.table[(report.table["router"] == router) & (report.table["protocol"] == promotion_protocol)]
@@ -45,7 +47,7 @@ def promote_router(
         candidate_metric=float(row["APGR"].iloc[0]),
         split_fingerprint=split_fingerprint(splits, promotion_protocol),
         reevaluate_champion=lambda champion: reevaluate_version(
-            model_name, str(champion.version), promotion_protocol, records, splits, embeddings, label_threshold
+            model_name, str(champion.version), promotion_protocol, records, splits, embeddings, label_threshold, features
         ),
     )
     apply_promotion(model_name, model_version, decision)

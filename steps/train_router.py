@@ -9,6 +9,7 @@ from zenml import get_step_context, log_metadata, step
 from ragrouter.bundle import RouterBundle
 from ragrouter.data.records import RoutingRecords
 from ragrouter.features.embeddings import Embeddings
+from ragrouter.features.query_features import QueryFeatures
 from ragrouter.training import train_bundle
 
 logger = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ def train_router(
     strong_fraction: float = 0.5,
     strong_model: str = "strong",
     weak_model: str = "weak",
+    features: QueryFeatures | None = None,
 ) -> Annotated[RouterBundle, "router_bundle"]:
     """The router to register, trained on all records, with its calibrated routing threshold."""
     metadata = {
@@ -33,7 +35,7 @@ def train_router(
         "label_threshold": label_threshold,
         "models": {"strong": strong_model, "weak": weak_model},
     }
-    bundle = train_bundle(router, router_config, records, embeddings, index, label_threshold, strong_fraction, metadata)
+    bundle = train_bundle(router, router_config, records, embeddings, index, label_threshold, strong_fraction, metadata, features)
     logger.info("trained %s on %d records; threshold %.4f routes %.0f%% to strong", router, len(records), bundle.threshold, 100 * strong_fraction)
     log_metadata({"router": router, "threshold": bundle.threshold, "strong_fraction": strong_fraction})
     return bundle

@@ -11,6 +11,7 @@ from tqdm.auto import tqdm
 
 from ragrouter.data.records import RoutingRecords
 from ragrouter.features.embeddings import Embeddings
+from ragrouter.features.query_features import QueryFeatures
 from ragrouter.labels import gains
 from ragrouter.routers.base import Queries, TrainingSet
 from ragrouter.routers.registry import build_router
@@ -26,8 +27,12 @@ def out_of_fold_scores(
     splits: pd.DataFrame,
     embeddings: Embeddings | None = None,
     label_threshold: float = 0.0,
+    features: QueryFeatures | None = None,
 ) -> pd.DataFrame:
-    """One row per test query per (protocol, fold), columns SCORE_COLUMNS."""
+    """One row per test query per (protocol, fold), columns SCORE_COLUMNS.
+
+    Precomputed embeddings and RAGRouter features, when given, are sliced per fold.
+    """
     frame = records.frame.set_index("id", drop=False)
     gain = pd.Series(gains(records), index=frame.index)
     parts = []
@@ -37,7 +42,7 @@ def out_of_fold_scores(
         train_ids = in_fold.loc[in_fold["role"] == "train", "id"].to_numpy()
         test_ids = in_fold.loc[in_fold["role"] == "test", "id"].to_numpy()
         router = build_router(router_name, router_config)
-        router.fit(TrainingSet(_queries(frame, train_ids, embeddings), gain[train_ids].to_numpy(), label_threshold))
+        router.fit(TrainingSet(_queries(frame, train_ids, embeddings, features), gain[train_ids].to_numpy(), label_threshold))
         test = frame.loc[test_ids]
         parts.append(
             pd.DataFrame(
@@ -46,7 +51,7 @@ def out_of_fold_scores(
                     "protocol": protocol,
                     "fold": int(fold),
                     "router": router_name,
-                    "score": router.score(_queries(frame, test_ids, embeddings)),
+                    "score": router.score(_queries(frame, test_ids, embeddings, features)),
                     "strong_quality": test["strong_quality"].to_numpy(),
                     "weak_quality": test["weak_quality"].to_numpy(),
                 }
@@ -58,8 +63,7 @@ def out_of_fold_scores(
     return pd.concat(parts, ignore_index=True)
 
 
-def _queries(frame: pd.DataFrame, ids: np.ndarray, embeddings: Embeddings | None) -> Queries:
+def _queries(frame: pd.DataFrame, ids: np.ndarray, embeddings: Embeddings | None, features: QueryFeatures | None) -> Queries:
     prompts = frame.loc[ids, "prompt"].tolist()
-    if embeddings is None:
-        return Queries(prompts)
-    return Queries(prompts, embeddings.rows(ids), embeddings.encoder)
+    vectors, encoder = (embeddings.rows(ids), embeddings.encoder) if embeddings is not None else (None, None)
+    return Queries(prompts, vectors, encoder, features.select(ids) if features is not None else None)

@@ -8,6 +8,7 @@ from ragrouter.data.records import RoutingRecords
 from ragrouter.evaluation.metrics import summarize
 from ragrouter.evaluation.out_of_fold import out_of_fold_scores
 from ragrouter.features.embeddings import Embeddings
+from ragrouter.features.query_features import QueryFeatures
 from ragrouter.registry.model_registry import load_bundle
 
 
@@ -19,6 +20,7 @@ def reevaluate_version(
     splits: pd.DataFrame,
     embeddings: Embeddings,
     label_threshold: float,
+    features: QueryFeatures | None = None,
 ) -> float:
     """APGR on `protocol` of the version's router and config, cross-validated on `splits`.
 
@@ -34,5 +36,6 @@ def reevaluate_version(
         splits[splits["protocol"] == protocol],
         embeddings if getattr(router, "encoder", None) == embeddings.encoder else None,
         label_threshold,
+        features,
     )
     return summarize(scores["score"].to_numpy(), scores["strong_quality"].to_numpy(), scores["weak_quality"].to_numpy())["APGR"]

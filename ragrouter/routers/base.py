@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Self, Sequence
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
+from ragrouter.features.query_features import QueryFeatures
 from ragrouter.features.semantic import DEFAULT_ENCODER, Encoder
 
 
@@ -37,11 +38,13 @@ class RouterConfig:
 
 @dataclass
 class Queries:
-    """Prompts plus, when already computed, their embeddings (so the pipeline encodes once)."""
+    """Prompts plus, when already computed, their embeddings and RAGRouter features (so the
+    pipeline computes them once for all folds and routers)."""
 
     prompts: Sequence[str]
     embeddings: np.ndarray | None = None
     encoder: Encoder | None = field(default=None, repr=False)
+    features: QueryFeatures | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.prompts)
@@ -74,6 +77,7 @@ class TrainingSet:
 class Router(ABC):
     name: ClassVar[str]
     config_class: ClassVar[type[RouterConfig]] = RouterConfig
+    uses_query_features: ClassVar[bool] = False  # reads Queries.features (RAGRouter's inputs)
 
     def __init__(self, config: RouterConfig | None = None):
         self.config = config if config is not None else self.config_class()

@@ -8,6 +8,7 @@ from typing import Any, Callable, TypeVar
 from ragrouter.routers.base import Router
 
 ROUTERS: dict[str, type[Router]] = {}
+VARIANT_KEY = "router"
 R = TypeVar("R", bound=type[Router])
 
 
@@ -22,13 +23,21 @@ def register_router(name: str) -> Callable[[R], R]:
     return decorate
 
 
+def resolve_entry(name: str, config: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
+    """A `routers:` entry -> (registry name, router config). An entry may name a variant of a
+    registered router under its own name, e.g. `ragrouter-no-syntax: {router: ragrouter, syntax: false}`."""
+    config = dict(config or {})
+    return config.pop(VARIANT_KEY, name), config
+
+
 def build_router(name: str, config: dict[str, Any] | None = None) -> Router:
-    """A router by registry name, its config given as a plain dict (as in YAML run configs)."""
+    """A router by registry name (or a variant entry), its config a plain dict as in YAML run configs."""
     _import_builtin_routers()
+    name, config = resolve_entry(name, config)
     if name not in ROUTERS:
         raise ValueError(f"unknown router {name!r}; registered: {sorted(ROUTERS)}")
     cls = ROUTERS[name]
-    return cls(cls.config_class.from_dict(config or {}))
+    return cls(cls.config_class.from_dict(config))
 
 
 def router_names() -> list[str]:
@@ -43,7 +52,8 @@ def with_encoder(name: str, config: dict[str, Any] | None, encoder: dict[str, An
     This keeps one encoder per pipeline run, so embeddings computed once serve every router.
     """
     _import_builtin_routers()
-    known = {f.name for f in dataclasses.fields(ROUTERS[name].config_class)} if name in ROUTERS else set()
+    registry_name, _ = resolve_entry(name, config)
+    known = {f.name for f in dataclasses.fields(ROUTERS[registry_name].config_class)} if registry_name in ROUTERS else set()
     shared = {key: value for key, value in encoder.items() if key in known and key != "batch_size"}
     if "name" in encoder and "encoder" in known:
         shared["encoder"] = encoder["name"]
@@ -55,5 +65,6 @@ def _import_builtin_routers() -> None:
     import ragrouter.routers.causal_llm  # noqa: F401
     import ragrouter.routers.knn  # noqa: F401
     import ragrouter.routers.mf  # noqa: F401
+    import ragrouter.routers.ragrouter  # noqa: F401
     import ragrouter.routers.random  # noqa: F401
     import ragrouter.routers.sw_ranking  # noqa: F401

@@ -1,0 +1,204 @@
+"""RAGRouter: encoder token states and GraphSAGE-encoded dependency parses fused by cross-modal
+attention, plus what the FAISS neighbours' labels say, scored by a head trained on the gain.
+
+The encoder is frozen (its token states are computed once per record set); the graph
+encoder, fusion, retrieval projection and head train with early stopping on a validation
+split of the training queries. Raw prompts route end to end: parse, encode, retrieve, score.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Self
+
+import faiss
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ragrouter.evaluation.metrics import apgr, routing_curve
+from ragrouter.features.neighbours import MIN_K, feature_count, neighbour_features
+from ragrouter.features.query_features import FeatureConfig, QueryFeatures, extract_features
+from ragrouter.features.semantic import DEFAULT_ENCODER
+from ragrouter.features.syntax import SyntaxConfig, dep_vocabulary, pos_vocabulary
+from ragrouter.models.ragrouter_net import NetBatch, NetConfig, RAGRouterNet
+from ragrouter.retrieval import build_index, load_index, save_index, search
+from ragrouter.routers.base import Queries, Router, RouterConfig, TrainingSet
+from ragrouter.routers.registry import register_router
+
+TARGETS = ("binary", "graded")
+SCORING_BATCH = 256
+
+
+def length_batches(rows: np.ndarray, lengths: np.ndarray, size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Minibatches of rows with similar token counts (little padding in attention), in random
+    order; ties and neighbours in length are shuffled so batches differ between epochs."""
+    jittered = lengths[rows] + rng.uniform(0, 8, size=len(rows))
+    ordered = rows[np.argsort(jittered)]
+    batches = [ordered[start : start + size] for start in range(0, len(ordered), size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+@dataclass
+class RAGRouterConfig(RouterConfig):
+    encoder: str = DEFAULT_ENCODER
+    max_tokens: int = 256
+    max_parse_chars: int = 2000  # longer prompts are parsed on their start only
+    max_nodes: int = 256
+    k: int = 50
+    hidden: int = 64
+    heads: int = 4
+    sage_layers: int = 2
+    dropout: float = 0.1
+    syntax: bool = True
+    fusion: Literal["attention", "concat"] = "attention"
+    retrieval: bool = True
+    target: Literal["binary", "graded"] = "graded"  # gain > t, or (gain + 1) / 2 as a soft label
+    epochs: int = 30
+    patience: int = 4
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    validation_fraction: float = 0.1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.target not in TARGETS:
+            raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
+        if self.k < MIN_K:
+            raise ValueError(f"k must be at least {MIN_K}, got {self.k}")
+
+    @property
+    def features(self) -> FeatureConfig:
+        return FeatureConfig(self.encoder, self.max_tokens, syntax=SyntaxConfig(max_chars=self.max_parse_chars, max_nodes=self.max_nodes))
+
+
+@register_router("ragrouter")
+class RAGRouter(Router):
+    config_class = RAGRouterConfig
+    config: RAGRouterConfig
+    uses_query_features = True
+    net_: RAGRouterNet
+    index_: faiss.Index
+    gain_: np.ndarray
+    threshold_: float
+    history_: list[dict[str, float]]
+
+    def query_features(self, queries: Queries) -> QueryFeatures:
+        """The pipeline's features when they were extracted with this config, else computed now."""
+        if queries.features is not None and queries.features.identity == self.config.features.identity:
+            return queries.features
+        queries.features = extract_features(queries.prompts, self.config.features)
+        return queries.features
+
+    def fit(self, train: TrainingSet) -> Self:
+        cfg = self.config
+        torch.manual_seed(cfg.seed)
+        features = self.query_features(train.queries)
+        self.gain_, self.threshold_ = np.asarray(train.gain, dtype=np.float64), float(train.label_threshold)
+        self.index_ = build_index(features.pooled)
+        retrieval = self._retrieval(features, exclude_self=True)
+        self.net_ = RAGRouterNet(
+            NetConfig(
+                token_dim=features.pooled.shape[1],
+                n_pos=len(pos_vocabulary()),
+                n_dep=len(dep_vocabulary(cfg.features.syntax.model)),
+                retrieval_dim=feature_count(),
+                hidden=cfg.hidden,
+                heads=cfg.heads,
+                sage_layers=cfg.sage_layers,
+                dropout=cfg.dropout,
+                syntax=cfg.syntax,
+                fusion=cfg.fusion,
+                retrieval=cfg.retrieval,
+            )
+        )
+        targets = torch.from_numpy(self._targets(self.gain_))
+        order = np.random.default_rng(cfg.seed).permutation(len(self.gain_))
+        n_val = int(round(cfg.validation_fraction * len(order)))
+        val, fit = np.sort(order[:n_val]), order[n_val:]
+        lengths = np.diff(features.arrays["token_offsets"])
+        optimizer = torch.optim.AdamW(self.net_.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        loss_fn = torch.nn.BCEWithLogitsLoss()
+        best, best_loss, stale, self.history_ = copy.deepcopy(self.net_.state_dict()), np.inf, 0, []
+        progress = tqdm(range(cfg.epochs), desc="ragrouter training", leave=False)
+        for epoch in progress:
+            self.net_.train()
+            losses = []
+            for rows in length_batches(fit, lengths, cfg.batch_size, np.random.default_rng(cfg.seed + epoch)):
+                loss = loss_fn(self.net_(NetBatch.collate(features, rows, retrieval)), targets[rows])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                losses.append(loss.item())
+            record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses))}
+            if n_val:
+                logits = self._logits(features, val, retrieval)
+                record["val_loss"] = float(loss_fn(logits, targets[val]))
+                gain = self.gain_[val]
+                record["val_apgr"] = apgr(routing_curve(logits.numpy(), gain.clip(0, None), (-gain).clip(0, None)))
+            self.history_.append(record)
+            progress.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k != "epoch"})
+            current = record.get("val_loss", record["train_loss"])
+            if current < best_loss - 1e-4:
+                best, best_loss, stale = copy.deepcopy(self.net_.state_dict()), current, 0
+            else:
+                stale += 1
+                if stale >= cfg.patience:
+                    break
+        self.net_.load_state_dict(best)
+        self.net_.eval()
+        return self
+
+    def _targets(self, gain: np.ndarray) -> np.ndarray:
+        if self.config.target == "binary":
+            return (gain > self.threshold_).astype(np.float32)
+        return np.clip((gain + 1.0) / 2.0, 0.0, 1.0).astype(np.float32)
+
+    def _retrieval(self, features: QueryFeatures, exclude_self: bool) -> np.ndarray:
+        sims, positions = search(self.index_, features.pooled, self.config.k, exclude_self=exclude_self)
+        return neighbour_features(sims, positions, self.gain_, self.threshold_)
+
+    def _logits(self, features: QueryFeatures, rows: np.ndarray, retrieval: np.ndarray) -> torch.Tensor:
+        """Logits of `rows`, in that order; batches of similar length keep padding low."""
+        self.net_.eval()
+        logits = torch.zeros(len(rows))
+        by_length = np.argsort(np.diff(features.arrays["token_offsets"])[rows], kind="stable")
+        with torch.inference_mode():
+            for start in range(0, len(rows), SCORING_BATCH):
+                batch = by_length[start : start + SCORING_BATCH]
+                logits[batch] = self.net_(NetBatch.collate(features, rows[batch], retrieval))
+        return logits
+
+    def _score(self, features: QueryFeatures, exclude_self: bool) -> np.ndarray:
+        rows = np.arange(len(features))
+        return torch.sigmoid(self._logits(features, rows, self._retrieval(features, exclude_self)).double()).numpy()
+
+    def score(self, queries: Queries) -> np.ndarray:
+        if not len(queries):
+            return np.zeros(0)
+        return self._score(self.query_features(queries), exclude_self=False)
+
+    def score_training(self, train: TrainingSet) -> np.ndarray:
+        """Leave-one-out retrieval: no training query sees its own label."""
+        return self._score(self.query_features(train.queries), exclude_self=True)
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        arrays = {f"net.{name}": tensor.detach().numpy() for name, tensor in self.net_.state_dict().items()}
+        return {**arrays, "gain": self.gain_}
+
+    def save_extra(self, directory: Path) -> None:
+        save_index(self.index_, directory / "index.faiss")
+        state = {"net": self.net_.config.to_dict(), "label_threshold": self.threshold_, "history": self.history_}
+        (directory / "ragrouter.json").write_text(json.dumps(state, indent=2))
+
+    def load_state(self, arrays: dict[str, np.ndarray], directory: Path) -> None:
+        state: dict[str, Any] = json.loads((directory / "ragrouter.json").read_text())
+        self.net_ = RAGRouterNet(NetConfig(**state["net"]))
+        self.net_.load_state_dict({k[4:]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("net.")})
+        self.net_.eval()
+        self.gain_, self.threshold_, self.history_ = arrays["gain"], state["label_threshold"], state["history"]
+        self.index_ = load_index(directory / "index.faiss")

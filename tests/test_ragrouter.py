@@ -1,0 +1,150 @@
+"""RAGRouter: parse graphs, token alignment, fusion masking, leave-one-out retrieval, and the
+trained router on a real MMLU slice (real spaCy, real encoder, real FAISS, real MLflow registry)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from ragrouter.bundle import RouterBundle
+from ragrouter.data.ingest import ingest_sources
+from ragrouter.data.sources import SourceConfig
+from ragrouter.evaluation.metrics import summarize
+from ragrouter.features.neighbours import feature_count, neighbour_features
+from ragrouter.features.query_features import FeatureConfig, QueryFeatures, extract_features
+from ragrouter.features.syntax import align_to_tokens, dep_vocabulary, parse_graphs, pos_vocabulary
+from ragrouter.labels import gains
+from ragrouter.models.fusion import CrossModalFusion
+from ragrouter.registry.model_registry import load_bundle, register_bundle
+from ragrouter.registry.tracking import configure_tracking
+from ragrouter.retrieval import build_index, search
+from ragrouter.routers import Queries, TrainingSet, build_router
+
+FAST = {"epochs": 6, "patience": 3, "hidden": 32, "max_tokens": 128}
+
+
+def _arcs(graph) -> set[tuple[int, int]]:
+    return set(map(tuple, graph.edges.T.tolist()))
+
+
+def test_a_sentence_graph_has_its_arcs_both_ways_and_depths_from_the_root():
+    (graph,) = parse_graphs(["The cat sat on the mat."])
+    assert len(graph) == 7  # The cat sat on the mat .
+    assert graph.edges.shape == (2, 12)  # 6 arcs (n - 1), each in both directions
+    arcs = _arcs(graph)
+    assert all((b, a) in arcs for a, b in arcs)
+    pos = [pos_vocabulary()[i] for i in graph.pos]
+    dep = [dep_vocabulary()[i] for i in graph.dep]
+    assert pos[:3] == ["DET", "NOUN", "VERB"] and dep[2] == "ROOT"
+    assert graph.depth[2] == 0 and graph.depth[1] == 1 and graph.depth[0] == 2  # sat <- cat <- The
+    assert (2, 1) in arcs and (1, 0) in arcs  # head -> child: sat -> cat -> The
+    assert graph.spans[1].tolist() == [4, 7]
+
+
+def test_two_sentences_have_two_roots_and_no_arc_between_them_and_whitespace_is_no_node():
+    (graph,) = parse_graphs(["It rained.\n\nWe stayed home."])
+    assert len(graph) == 7  # It rained . We stayed home .
+    assert (graph.depth == 0).sum() == 2
+    assert graph.edges.shape[1] == 2 * (len(graph) - 2)
+
+
+def test_long_prompts_are_capped_in_characters_and_nodes():
+    from ragrouter.features.syntax import SyntaxConfig
+
+    (graph,) = parse_graphs(["word " * 1000], SyntaxConfig(max_chars=100, max_nodes=15))
+    assert len(graph) == 15 and graph.spans.max() <= 100
+    assert graph.edges.max() < 15
+
+
+def test_nodes_align_with_the_first_overlapping_encoder_token():
+    spans = np.array([[0, 3], [4, 12], [13, 14], [50, 52]])
+    offsets = np.array([[0, 0], [0, 3], [4, 8], [8, 12], [13, 14], [0, 0]])  # [CLS] ... [SEP]
+    assert align_to_tokens(spans, offsets).tolist() == [1, 2, 4, -1]
+
+
+def test_fusion_output_ignores_padding_and_survives_a_query_without_nodes():
+    torch.manual_seed(0)
+    fusion = CrossModalFusion(hidden=8, heads=2).eval()
+    tokens, nodes = torch.randn(2, 5, 8), torch.randn(2, 4, 8)
+    token_mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], dtype=torch.bool)
+    node_mask = torch.tensor([[1, 1, 0, 0], [0, 0, 0, 0]], dtype=torch.bool)
+    out = fusion(tokens, token_mask, nodes, node_mask)
+    assert out.shape == (2, 16) and torch.isfinite(out).all()
+    noisy_tokens, noisy_nodes = tokens.clone(), nodes.clone()
+    noisy_tokens[0, 3:] += 100.0
+    noisy_nodes[0, 2:] += 100.0
+    noisy_nodes[1] += 100.0
+    torch.testing.assert_close(fusion(noisy_tokens, token_mask, noisy_nodes, node_mask), out)
+
+
+def test_leave_one_out_retrieval_never_returns_the_query_itself():
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(60, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    gain = np.where(np.arange(60) % 2 == 0, 1.0, -1.0)
+    index = build_index(vectors)
+    sims, positions = search(index, vectors, 20, exclude_self=True)
+    assert not (positions == np.arange(60)[:, None]).any()
+    loo = neighbour_features(sims, positions, gain, 0.0)
+    with_self = neighbour_features(*search(index, vectors, 20), gain, 0.0)
+    assert loo.shape == (60, feature_count())
+    np.testing.assert_allclose(with_self[:, 6], 1.0, atol=1e-5)  # best similarity: itself
+    assert (loo[:, 6] < 0.999).all()
+
+
+@pytest.fixture(scope="module")
+def mmlu_slice(routellm_data: Path) -> tuple[list[str], np.ndarray, pd.DataFrame, QueryFeatures]:
+    source = SourceConfig.from_dict(
+        {"name": "mmlu", "kind": "routellm_mmlu", "path": str(routellm_data / "mmlu"), "conflicting_duplicates": "drop", "sample_fraction": 0.08}
+    )
+    records, _ = ingest_sources([source])
+    prompts = records.prompts
+    return prompts, gains(records), records.frame, extract_features(prompts, build_router("ragrouter", FAST).config.features)
+
+
+def test_features_match_the_sentence_embeddings_and_slice_by_row(mmlu_slice):
+    from ragrouter.features.semantic import Encoder
+
+    prompts, _, _, features = mmlu_slice
+    expected = Encoder(max_seq_length=128).encode(prompts[:20])
+    np.testing.assert_allclose(features.pooled[:20], expected, atol=2e-3)
+    part = features.subset([3, 1])
+    assert np.array_equal(part.query(0)["edges"], features.query(3)["edges"])
+    assert np.array_equal(part.query(1)["token_states"], features.query(1)["token_states"])
+
+
+def test_trained_ragrouter_beats_random_on_held_out_queries_and_round_trips_through_the_registry(mmlu_slice, tmp_path):
+    prompts, gain, frame, features = mmlu_slice
+    order = np.random.default_rng(0).permutation(len(prompts))
+    test, train = np.sort(order[: len(order) // 4]), np.sort(order[len(order) // 4 :])
+
+    def queries(rows: np.ndarray) -> Queries:
+        return Queries([prompts[i] for i in rows], features=features.subset(rows))
+
+    router = build_router("ragrouter", FAST).fit(TrainingSet(queries(train), gain[train], 0.0))
+    assert 1 <= len(router.history_) <= FAST["epochs"] and "val_apgr" in router.history_[0]
+    scores = router.score(queries(test))
+    result = summarize(scores, frame["strong_quality"].to_numpy()[test], frame["weak_quality"].to_numpy()[test])
+    random = summarize(
+        build_router("random", {"seed": 0}).score(queries(test)),
+        frame["strong_quality"].to_numpy()[test],
+        frame["weak_quality"].to_numpy()[test],
+    )
+    assert result["APGR"] > random["APGR"] + 0.03, (result, random)
+
+    configure_tracking()
+    held_out = [prompts[i] for i in test[:12]]
+    in_memory = router.score_prompts(held_out)  # raw prompts: parsed, encoded, retrieved, scored
+    np.testing.assert_allclose(in_memory, scores[:12], atol=1e-4)
+    with mlflow.start_run():
+        version = register_bundle(RouterBundle(router, 0.5, 0.5, {"models": {"strong": "big", "weak": "small"}}), "ragrouter-roundtrip", {})
+    model = mlflow.pyfunc.load_model(f"models:/ragrouter-roundtrip/{version}")
+    served = model.predict(pd.DataFrame({"prompt": held_out}))
+    np.testing.assert_allclose(served["p_strong"], in_memory, atol=1e-5)
+    reloaded = load_bundle("ragrouter-roundtrip", version).router
+    assert reloaded.history_ == router.history_
