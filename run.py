@@ -13,7 +13,7 @@ import sys
 
 from ragrouter.errors import RAGRouterError
 
-PIPELINES = {"training": "training_pipeline", "benchmark": "benchmark_pipeline"}
+PIPELINES = {"training": "training_pipeline", "benchmark": "benchmark_pipeline", "ablation": "ablation_pipeline"}
 
 
 class _NoTracebackForUserErrors(logging.Filter):

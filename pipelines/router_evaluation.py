@@ -65,7 +65,7 @@ def evaluate_router_set(
         for name, config in configs.items()
     ]
     report, _ = evaluate_routers(scores, experiment=experiment)
-    publish_report(report, reports_dir=reports_dir)
+    report_dir = publish_report(report, reports_dir=reports_dir)
     return {
         "sources": sources,
         "records": records,
@@ -73,6 +73,7 @@ def evaluate_router_set(
         "embeddings": embeddings,
         "index": index,
         "report": report,
+        "report_dir": report_dir,
         "configs": configs,
         "features": features,
     }

@@ -52,6 +52,7 @@ def training_pipeline(
         strong_fraction=strong_fraction,
         strong_model=strong_model or data_strong,
         weak_model=weak_model or data_weak,
+        features=evaluated["features"].get(registered_router),
     )
     version = register_router(bundle, report, splits, model_name=model_name, experiment=experiment)
     promote_router(
@@ -64,4 +65,5 @@ def training_pipeline(
         model_name=model_name,
         promotion_protocol=promotion_protocol,
         label_threshold=label_threshold,
+        features=evaluated["features"].get(registered_router),
     )

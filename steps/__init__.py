@@ -8,6 +8,7 @@ from steps.ingest_data import ingest_data
 from steps.make_labels import make_labels
 from steps.make_splits import make_splits
 from steps.promote_router import promote_router
+from steps.publish_ablations import publish_ablations
 from steps.publish_report import publish_report
 from steps.register_router import register_router
 from steps.score_out_of_fold import score_out_of_fold
@@ -23,6 +24,7 @@ __all__ = [
     "make_labels",
     "make_splits",
     "promote_router",
+    "publish_ablations",
     "publish_report",
     "register_router",
     "score_out_of_fold",

@@ -11,6 +11,7 @@ from ragrouter.bundle import RouterBundle
 from ragrouter.evaluation.artifacts import EvaluationReport
 from ragrouter.registry.model_registry import register_bundle
 from ragrouter.registry.tracking import configure_tracking, pipeline_run
+from ragrouter.registry.training_curve import log_training_curve
 from ragrouter.splits import split_fingerprint
 
 logger = logging.getLogger(__name__)
@@ -27,9 +28,11 @@ def register_router(
     """Log the bundle as an MLflow pyfunc and register a new version tagged with its metrics."""
     context = get_step_context()
     run = context.pipeline_run
-    own_rows = report.table[report.table["router"] == bundle.router.name]
+    entry = bundle.metadata.get("router_entry", bundle.router.name)  # the name in the routers: block
+    own_rows = report.table[report.table["router"] == entry]
     tags = {
         "router": bundle.router.name,
+        "router_entry": entry,
         "router_config": json.dumps(bundle.router.config.to_dict()),
         "threshold": bundle.threshold,
         "strong_fraction": bundle.strong_fraction,
@@ -43,6 +46,7 @@ def register_router(
     configure_tracking()
     with pipeline_run(experiment, str(run.id), run.name):
         version = register_bundle(bundle, model_name, tags)
+        log_training_curve(getattr(bundle.router, "history_", []))
     logger.info("registered %s version %s (%s)", model_name, version, bundle.router.name)
     log_metadata({"model_name": model_name, "model_version": version})
     return version

@@ -34,6 +34,7 @@ def train_router(
         "records": len(records),
         "label_threshold": label_threshold,
         "models": {"strong": strong_model, "weak": weak_model},
+        "router_entry": router,
     }
     bundle = train_bundle(router, router_config, records, embeddings, index, label_threshold, strong_fraction, metadata, features)
     logger.info("trained %s on %d records; threshold %.4f routes %.0f%% to strong", router, len(records), bundle.threshold, 100 * strong_fraction)

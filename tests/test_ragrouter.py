@@ -61,6 +61,12 @@ def test_long_prompts_are_capped_in_characters_and_nodes():
     assert graph.edges.max() < 15
 
 
+def test_feature_config_round_trips_through_a_plain_dict():
+    config = build_router("ragrouter", {"max_parse_chars": 300, "max_tokens": 64}).config.features
+    assert FeatureConfig.from_dict(config.to_dict()) == config
+    assert "300" in config.identity and "@64" in config.identity
+
+
 def test_nodes_align_with_the_first_overlapping_encoder_token():
     spans = np.array([[0, 3], [4, 12], [13, 14], [50, 52]])
     offsets = np.array([[0, 0], [0, 3], [4, 8], [8, 12], [13, 14], [0, 0]])  # [CLS] ... [SEP]

@@ -18,6 +18,7 @@ from safetensors.numpy import load_file, save_file
 from tqdm.auto import tqdm
 
 from ragrouter.features.semantic import DEFAULT_ENCODER, resolve_encoder_path
+from ragrouter.pretrained import pretrained_source
 from ragrouter.features.syntax import ParseGraph, SyntaxConfig, align_to_tokens, parse_graphs
 
 RAGGED = {  # flat array -> the offsets that cut it per query
@@ -49,7 +50,8 @@ class FeatureConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureConfig:
         data = dict(data)
-        return cls(**data, syntax=SyntaxConfig(**data.pop("syntax", {})))
+        syntax = SyntaxConfig(**data.pop("syntax", {}))
+        return cls(**data, syntax=syntax)
 
 
 @dataclass
@@ -111,10 +113,16 @@ class QueryFeatures:
 
 @lru_cache(maxsize=2)
 def _load_encoder(name: str) -> tuple[Any, Any]:
+    """(tokenizer, model) of a packaged sentence encoder, a packaged causal LM (its hidden
+    states serve as token states: the encoder-swap ablation offline) or any hub/local name."""
     from transformers import AutoModel, AutoTokenizer
 
-    path = resolve_encoder_path(name)
-    return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+    path, kwargs = pretrained_source(resolve_encoder_path(name))
+    tokenizer = AutoTokenizer.from_pretrained(path, gguf_file=kwargs.get("gguf_file"))
+    tokenizer.padding_side = "right"  # states[i, :length] below are the real tokens
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer, AutoModel.from_pretrained(path, **kwargs).eval()
 
 
 def extract_features(prompts: Sequence[str], config: FeatureConfig = FeatureConfig(), progress: bool = False) -> QueryFeatures:

@@ -8,22 +8,21 @@ from torch_geometric.nn import SAGEConv
 
 
 class SyntaxGraphEncoder(nn.Module):
-    """Node input = POS embedding, dependency embedding, log(1 + depth), and the projected
+    """Node input = POS embedding, dependency embedding, log(1 + depth), and the (projected)
     encoder token vector aligned with the node (zeros with an `unaligned` flag where none is)."""
 
-    def __init__(self, token_dim: int, n_pos: int, n_dep: int, hidden: int, layers: int = 2, label_dim: int = 16, dropout: float = 0.1):
+    def __init__(self, n_pos: int, n_dep: int, hidden: int, layers: int = 2, label_dim: int = 16, dropout: float = 0.1):
         super().__init__()
         self.pos = nn.Embedding(n_pos, label_dim)
         self.dep = nn.Embedding(n_dep, label_dim)
-        self.token = nn.Linear(token_dim, hidden)
         self.input = nn.Linear(2 * label_dim + 2 + hidden, hidden)
         self.convs = nn.ModuleList(SAGEConv(hidden, hidden) for _ in range(layers))
         self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(layers))
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, pos: torch.Tensor, dep: torch.Tensor, depth: torch.Tensor, token_vectors: torch.Tensor, aligned: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
-        """(N,) label ids, (N,) depth, (N, token_dim) vectors, (N,) bool aligned, (2, E) -> (N, hidden)."""
-        tokens = self.token(token_vectors) * aligned.unsqueeze(-1)
+        """(N,) label ids, (N,) depth, (N, hidden) token vectors, (N,) bool aligned, (2, E) -> (N, hidden)."""
+        tokens = token_vectors * aligned.unsqueeze(-1)
         flags = torch.stack([torch.log1p(depth), (~aligned).float()], dim=-1)
         x = torch.relu(self.input(torch.cat([self.pos(pos), self.dep(dep), flags, tokens], dim=-1)))
         for conv, norm in zip(self.convs, self.norms):

@@ -50,7 +50,7 @@ class NetBatch:
     tokens: torch.Tensor  # (B, T, d) float32
     token_mask: torch.Tensor  # (B, T) bool
     pooled: torch.Tensor  # (B, d)
-    graphs: Batch  # pos, dep, depth, token_vectors, aligned, edge_index, batch
+    graphs: Batch  # pos, dep, depth, token_position (into the flattened B*T tokens, -1 = none), edge_index, batch
     retrieval: torch.Tensor  # (B, F)
 
     @classmethod
@@ -61,17 +61,16 @@ class NetBatch:
         mask = torch.zeros(len(queries), width, dtype=torch.bool)
         graphs = []
         for b, q in enumerate(queries):
-            states = torch.from_numpy(q["token_states"].astype(np.float32))
-            tokens[b, : len(states)], mask[b, : len(states)] = states, True
+            length = len(q["token_states"])
+            tokens[b, :length], mask[b, :length] = torch.from_numpy(q["token_states"].astype(np.float32)), True
             token = torch.from_numpy(q["node_token"])
-            aligned = token >= 0
             graphs.append(
                 Data(
                     pos=torch.from_numpy(q["node_pos"]),
                     dep=torch.from_numpy(q["node_dep"]),
                     depth=torch.from_numpy(q["node_depth"]),
-                    token_vectors=states[token.clamp(min=0)] if len(token) else torch.zeros(0, states.shape[1]),
-                    aligned=aligned,
+                    # not named *index*: PyG would offset it by the node count when batching
+                    token_position=torch.where(token >= 0, token + b * width, -1),
                     edge_index=torch.from_numpy(q["edges"]),
                     num_nodes=len(token),
                 )
@@ -81,7 +80,7 @@ class NetBatch:
             token_mask=mask,
             pooled=torch.from_numpy(features.pooled[rows].astype(np.float32)),
             graphs=Batch.from_data_list(graphs),
-            retrieval=torch.from_numpy(retrieval[rows] if len(retrieval) else np.zeros((len(rows), 0), np.float32)),
+            retrieval=torch.from_numpy(retrieval[rows]),
         )
 
 
@@ -94,7 +93,7 @@ class RAGRouterNet(nn.Module):
         self.pooled_proj = nn.Linear(config.token_dim, h)
         fused_dim = h
         if config.syntax:
-            self.graph = SyntaxGraphEncoder(config.token_dim, config.n_pos, config.n_dep, h, config.sage_layers, dropout=config.dropout)
+            self.graph = SyntaxGraphEncoder(config.n_pos, config.n_dep, h, config.sage_layers, dropout=config.dropout)
             self.fusion = CrossModalFusion(h, config.heads) if config.fusion == "attention" else None
             fused_dim = 2 * h
         retrieval_dim = h if config.retrieval else 0
@@ -116,7 +115,9 @@ class RAGRouterNet(nn.Module):
 
     def _fused(self, tokens: torch.Tensor, batch: NetBatch) -> torch.Tensor:
         g = batch.graphs
-        nodes = self.graph(g.pos, g.dep, g.depth, g.token_vectors, g.aligned, g.edge_index)
+        aligned = g.token_position >= 0
+        token_vectors = tokens.reshape(-1, tokens.shape[-1])[g.token_position.clamp(min=0)]
+        nodes = self.graph(g.pos, g.dep, g.depth, token_vectors, aligned, g.edge_index)
         nodes, node_mask = to_dense_batch(nodes, g.batch, batch_size=len(tokens))
         if self.fusion is None:
             return torch.cat([masked_mean(tokens, batch.token_mask), masked_mean(nodes, node_mask)], dim=-1)

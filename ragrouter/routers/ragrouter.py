@@ -34,8 +34,8 @@ SCORING_BATCH = 256
 
 
 def length_batches(rows: np.ndarray, lengths: np.ndarray, size: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """Minibatches of rows with similar token counts (little padding in attention), in random
-    order; ties and neighbours in length are shuffled so batches differ between epochs."""
+    """Minibatches of rows with similar token counts (little padding in attention); rows of
+    near-equal length are shuffled between batches."""
     jittered = lengths[rows] + rng.uniform(0, 8, size=len(rows))
     ordered = rows[np.argsort(jittered)]
     batches = [ordered[start : start + size] for start in range(0, len(ordered), size)]
@@ -125,11 +125,18 @@ class RAGRouter(Router):
         loss_fn = torch.nn.BCEWithLogitsLoss()
         best, best_loss, stale, self.history_ = copy.deepcopy(self.net_.state_dict()), np.inf, 0, []
         progress = tqdm(range(cfg.epochs), desc="ragrouter training", leave=False)
+        # Batches are collated once (the encoder is frozen, so their inputs never change);
+        # each epoch visits them in a new order.
+        batches = [
+            (NetBatch.collate(features, rows, retrieval), targets[rows])
+            for rows in length_batches(fit, lengths, cfg.batch_size, np.random.default_rng(cfg.seed))
+        ]
         for epoch in progress:
             self.net_.train()
             losses = []
-            for rows in length_batches(fit, lengths, cfg.batch_size, np.random.default_rng(cfg.seed + epoch)):
-                loss = loss_fn(self.net_(NetBatch.collate(features, rows, retrieval)), targets[rows])
+            for b in np.random.default_rng(cfg.seed + epoch).permutation(len(batches)):
+                batch, batch_targets = batches[b]
+                loss = loss_fn(self.net_(batch), batch_targets)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()

@@ -49,7 +49,8 @@ def router_names() -> list[str]:
 def with_encoder(name: str, config: dict[str, Any] | None, encoder: dict[str, Any]) -> dict[str, Any]:
     """The router's config with the pipeline's encoder settings, for routers that embed prompts.
 
-    This keeps one encoder per pipeline run, so embeddings computed once serve every router.
+    The pipeline's encoder is every router's default, so embeddings computed once serve them
+    all; a router entry that names its own encoder (an ablation's encoder swap) keeps it.
     """
     _import_builtin_routers()
     registry_name, _ = resolve_entry(name, config)
@@ -57,7 +58,7 @@ def with_encoder(name: str, config: dict[str, Any] | None, encoder: dict[str, An
     shared = {key: value for key, value in encoder.items() if key in known and key != "batch_size"}
     if "name" in encoder and "encoder" in known:
         shared["encoder"] = encoder["name"]
-    return {**(config or {}), **shared}
+    return {**shared, **(config or {})}
 
 
 def _import_builtin_routers() -> None:

@@ -1,0 +1,149 @@
+"""Routing latency through the registered MLflow pyfunc: RAGRouter beside knn and the encoder alone.
+
+    python bench/route_latency.py [--sample 0.2] [--queries 200] [--batch 256] [--out bench/results]
+
+Trains `ragrouter` and `knn` on a deterministic sample of MMLU + GSM8K, registers both in a
+fresh MLflow store, loads them back as pyfuncs (what `mlflow models serve` runs) and routes
+held-out prompts: one at a time (p50, p95 in ms) and in batches (queries/s). The encoder
+alone (sentence embedding of the same prompts) and RAGRouter's stages (parse, token states,
+retrieval + network) are timed in the same run, so the numbers read as ratios on this machine.
+Targets (DESIGN.md, 2-core CPU): p50 <= 15 ms single, >= 300 queries/s batched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def single_latencies(route: Callable[[list[str]], object], prompts: Sequence[str], warmup: int = 5) -> np.ndarray:
+    """Milliseconds per prompt routed alone."""
+    for prompt in prompts[:warmup]:
+        route([prompt])
+    times = []
+    for prompt in prompts:
+        started = time.perf_counter()
+        route([prompt])
+        times.append(1000 * (time.perf_counter() - started))
+    return np.array(times)
+
+
+def batch_throughput(route: Callable[[list[str]], object], prompts: Sequence[str], batch: int) -> float:
+    """Queries per second routing `prompts` in batches of `batch`."""
+    route(list(prompts[:batch]))  # warm-up
+    started = time.perf_counter()
+    for start in range(0, len(prompts), batch):
+        route(list(prompts[start : start + batch]))
+    return len(prompts) / (time.perf_counter() - started)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sample", type=float, default=0.2, help="fraction of each source used for training")
+    parser.add_argument("--queries", type=int, default=200, help="held-out prompts routed one at a time")
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--out", default="bench/results")
+    args = parser.parse_args()
+
+    state = Path(tempfile.mkdtemp(prefix="ragrouter-latency-"))
+    os.environ.update({"MLFLOW_TRACKING_URI": f"sqlite:///{state / 'mlflow.db'}", "HF_HUB_OFFLINE": "1"})
+    os.chdir(PROJECT_ROOT)
+    sys.path.insert(0, str(PROJECT_ROOT))
+    import mlflow
+    import pandas as pd
+    import torch
+
+    from ragrouter.bundle import RouterBundle
+    from ragrouter.data.ingest import ingest_sources
+    from ragrouter.data.sources import SourceConfig
+    from ragrouter.features.query_features import extract_features
+    from ragrouter.features.semantic import Encoder
+    from ragrouter.features.syntax import parse_graphs
+    from ragrouter.labels import gains
+    from ragrouter.registry.model_registry import register_bundle
+    from ragrouter.registry.tracking import configure_tracking
+    from ragrouter.routers import Queries, TrainingSet, build_router
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    sources = [
+        {"name": "mmlu", "kind": "routellm_mmlu", "path": "data/routellm/mmlu", "conflicting_duplicates": "drop"},
+        {"name": "gsm8k", "kind": "routellm_gsm8k", "path": "data/routellm/gsm8k/gsm8k_responses.csv"},
+    ]
+    records, _ = ingest_sources([SourceConfig.from_dict(s) for s in sources])
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(records))
+    n_train = int(args.sample * len(records))
+    train_rows, held_out = order[:n_train], order[n_train:]
+    prompts = records.prompts
+    train = TrainingSet(Queries([prompts[i] for i in train_rows]), gains(records)[train_rows], 0.0)
+    single = [prompts[i] for i in held_out[: args.queries]]
+    batched = [prompts[i] for i in held_out[args.queries : args.queries + 4 * args.batch]]
+
+    configure_tracking()
+    models = {}
+    for name, config in (("ragrouter", {}), ("knn", {"k": 50})):
+        started = time.perf_counter()
+        router = build_router(name, config).fit(train)
+        print(f"trained {name} on {n_train} prompts in {time.perf_counter() - started:.0f} s", flush=True)
+        with mlflow.start_run():
+            version = register_bundle(RouterBundle(router, 0.5, 0.5, {"models": {"strong": "strong", "weak": "weak"}}), f"latency-{name}", {})
+        pyfunc = mlflow.pyfunc.load_model(f"models:/latency-{name}/{version}")
+        models[name] = lambda batch, m=pyfunc: m.predict(pd.DataFrame({"prompt": batch}))
+
+    encoder = Encoder()
+    ragrouter_config = build_router("ragrouter").config.features
+    routes: dict[str, Callable[[list[str]], object]] = {
+        "ragrouter (pyfunc)": models["ragrouter"],
+        "knn (pyfunc)": models["knn"],
+        "encoder alone": encoder.encode,
+        "ragrouter stage: parse": lambda batch: parse_graphs(batch, ragrouter_config.syntax),
+        "ragrouter stage: parse + token states": lambda batch: extract_features(batch, ragrouter_config),
+    }
+    rows = []
+    for label, route in routes.items():
+        latencies = single_latencies(route, single)
+        throughput = batch_throughput(route, batched, args.batch)
+        rows.append({"route": label, "p50_ms": float(np.percentile(latencies, 50)), "p95_ms": float(np.percentile(latencies, 95)), "queries_per_s": throughput})
+        print(f"{label:40s} p50 {rows[-1]['p50_ms']:7.2f} ms  p95 {rows[-1]['p95_ms']:7.2f} ms  {throughput:8.1f} q/s", flush=True)
+
+    encoder_row = next(r for r in rows if r["route"] == "encoder alone")
+    for row in rows:
+        row["p50_vs_encoder"] = row["p50_ms"] / encoder_row["p50_ms"]
+        row["throughput_vs_encoder"] = row["queries_per_s"] / encoder_row["queries_per_s"]
+    result = {
+        "train_prompts": n_train,
+        "single_prompts": len(single),
+        "batched_prompts": len(batched),
+        "batch": args.batch,
+        "torch_threads": torch.get_num_threads(),
+        "mean_prompt_chars": float(np.mean([len(p) for p in single])),
+        "targets": {"p50_ms": 15, "queries_per_s": 300},
+        "routes": rows,
+    }
+    out = PROJECT_ROOT / args.out
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "route_latency.json").write_text(json.dumps(result, indent=2))
+    lines = ["| route | p50 ms | p95 ms | queries/s | p50 / encoder | q/s / encoder |", "| --- | --- | --- | --- | --- | --- |"]
+    lines += [
+        f"| {r['route']} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['queries_per_s']:.0f} | {r['p50_vs_encoder']:.2f} | {r['throughput_vs_encoder']:.2f} |"
+        for r in rows
+    ]
+    (out / "route_latency.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

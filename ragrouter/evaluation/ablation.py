@@ -1,0 +1,51 @@
+"""Ablation tables (the paper's Tables 5 and 6): the full router beside one variant per table,
+per protocol, with the differences, from the same run's results table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+ABLATION_COLUMNS = ("protocol", "APGR_full", "APGR_variant", "APGR_delta", "CPT50_full", "CPT50_variant", "CPT50_delta")
+
+
+def ablation_table(table: pd.DataFrame, full: str, variant: str) -> pd.DataFrame:
+    """One row per protocol both routers were evaluated on; delta = variant - full."""
+    metrics = table.set_index(["router", "protocol"])[["APGR", "CPT50"]]
+    missing = {full, variant} - set(table["router"])
+    if missing:
+        raise ValueError(f"the results table has no rows for {sorted(missing)}; it has {sorted(table['router'].unique())}")
+    joined = metrics.loc[full].join(metrics.loc[variant], lsuffix="_full", rsuffix="_variant", how="inner")
+    for metric in ("APGR", "CPT50"):
+        joined[f"{metric}_delta"] = joined[f"{metric}_variant"] - joined[f"{metric}_full"]
+    return joined.reset_index()[list(ABLATION_COLUMNS)]
+
+
+def ablation_markdown(name: str, full: str, variant: str, rows: pd.DataFrame) -> str:
+    lines = [
+        f"## Ablation: {name} (`{variant}` vs `{full}`)",
+        "",
+        "| protocol | APGR full | APGR variant | Δ APGR | CPT(50%) full | CPT(50%) variant | Δ CPT(50%) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows.itertuples(index=False):
+        lines.append(
+            f"| {r.protocol} | {r.APGR_full:.3f} | {r.APGR_variant:.3f} | {r.APGR_delta:+.3f} | "
+            f"{100 * r.CPT50_full:.1f}% | {100 * r.CPT50_variant:.1f}% | {100 * r.CPT50_delta:+.1f} pt |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_ablation_tables(table: pd.DataFrame, full: str, variants: dict[str, str], out_dir: Path) -> dict[str, pd.DataFrame]:
+    """`ablation_<name>.csv` and `.md` per ablation name -> variant router, plus `ablations.md` with all."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tables, sections = {}, []
+    for name, variant in variants.items():
+        rows = ablation_table(table, full, variant)
+        rows.to_csv(out_dir / f"ablation_{name}.csv", index=False)
+        section = ablation_markdown(name, full, variant, rows)
+        (out_dir / f"ablation_{name}.md").write_text(section)
+        tables[name], sections = rows, [*sections, section]
+    (out_dir / "ablations.md").write_text("\n".join(sections))
+    return tables
