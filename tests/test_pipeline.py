@@ -86,7 +86,7 @@ def test_small_config_trains_evaluates_and_registers_a_champion(tmp_path):
     assert latest.resolve().parent.name == "training_pipeline" and latest.resolve().name == run.name
     table = pd.read_csv(latest / "table.csv")
     assert list(table.columns) == ["protocol", "router", "APGR", "CPT20", "CPT50", "CPT80", "APGR_routellm"]
-    assert set(zip(table["protocol"], table["router"])) == {(p, r) for p in ("P1", "P2", "P3", "P4") for r in ("random", "knn")}
+    assert set(zip(table["protocol"], table["router"])) == {(p, r) for p in ("P1", "P2", "P3", "P4") for r in ("random", "knn", "ragrouter")}
     scores = pd.read_csv(latest / "scores.csv")
     recomputed = evaluate_scores(scores).set_index(["protocol", "router"])["APGR"]
     np.testing.assert_allclose(table.set_index(["protocol", "router"])["APGR"].loc[recomputed.index], recomputed)
@@ -102,11 +102,17 @@ def test_small_config_trains_evaluates_and_registers_a_champion(tmp_path):
 
     client = MlflowClient()
     champion = client.get_model_version_by_alias("ragrouter-small-test", CHAMPION)
-    assert champion.tags["zenml_run_id"] == str(run.id) and champion.tags["router"] == "knn"
-    p1 = table[(table["protocol"] == "P1") & (table["router"] == "knn")]["APGR"].iloc[0]
+    assert champion.tags["zenml_run_id"] == str(run.id) and champion.tags["router"] == "ragrouter"
+    p1 = table[(table["protocol"] == "P1") & (table["router"] == "ragrouter")]["APGR"].iloc[0]
     assert float(champion.tags["P1.APGR"]) == pytest.approx(p1, abs=1e-6)
     mlflow_run = client.get_run(champion.run_id)
-    assert mlflow_run.data.metrics["P1.knn.APGR"] == pytest.approx(p1)
+    assert mlflow_run.data.metrics["P1.ragrouter.APGR"] == pytest.approx(p1)
+    # RAGRouter's training curve: one metric point per epoch, and the plot.
+    steps = client.get_metric_history(champion.run_id, "training.val_loss")
+    assert 1 <= len(steps) <= 10 and sorted(m.step for m in steps) == list(range(1, len(steps) + 1))
+    assert "training_curve.png" in [a.path for a in client.list_artifacts(champion.run_id)]
+    features = run.steps["extract_features"].outputs["query_features"][0].load()
+    assert features.ids == run.steps["validate_data"].outputs["validated_records"][0].load().frame["id"].tolist()
 
     # The registered pyfunc scores raw prompts as the trained bundle artifact does.
     bundle: RouterBundle = run.steps["train_router"].outputs["router_bundle"][0].load()

@@ -7,7 +7,7 @@ only; `fusion="concat"` pools both branches and concatenates them instead of cro
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Literal
 
 import numpy as np
@@ -24,11 +24,9 @@ FUSIONS = ("attention", "concat")
 
 
 @dataclass
-class NetConfig:
-    token_dim: int
-    n_pos: int
-    n_dep: int
-    retrieval_dim: int
+class Architecture:
+    """The network's shape and ablation switches (RAGRouterConfig inherits these fields)."""
+
     hidden: int = 64
     heads: int = 4
     sage_layers: int = 2
@@ -41,8 +39,19 @@ class NetConfig:
         if self.fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def architecture(self) -> Architecture:
+        """Just these fields (a subclass's other settings dropped)."""
+        return Architecture(**{f.name: getattr(self, f.name) for f in fields(Architecture)})
+
+
+@dataclass
+class InputSizes:
+    """What the data fixes: encoder width, label vocabularies, retrieval feature count."""
+
+    token_dim: int
+    n_pos: int
+    n_dep: int
+    retrieval_dim: int
 
 
 @dataclass
@@ -85,20 +94,20 @@ class NetBatch:
 
 
 class RAGRouterNet(nn.Module):
-    def __init__(self, config: NetConfig):
+    def __init__(self, sizes: InputSizes, architecture: Architecture):
         super().__init__()
-        self.config = config
-        h = config.hidden
-        self.token_proj = nn.Linear(config.token_dim, h)
-        self.pooled_proj = nn.Linear(config.token_dim, h)
+        self.sizes, self.config = sizes, architecture.architecture()
+        config, h = self.config, architecture.hidden
+        self.token_proj = nn.Linear(sizes.token_dim, h)
+        self.pooled_proj = nn.Linear(sizes.token_dim, h)
         fused_dim = h
         if config.syntax:
-            self.graph = SyntaxGraphEncoder(config.n_pos, config.n_dep, h, config.sage_layers, dropout=config.dropout)
+            self.graph = SyntaxGraphEncoder(sizes.n_pos, sizes.n_dep, h, config.sage_layers, dropout=config.dropout)
             self.fusion = CrossModalFusion(h, config.heads) if config.fusion == "attention" else None
             fused_dim = 2 * h
         retrieval_dim = h if config.retrieval else 0
         if config.retrieval:
-            self.retrieval_proj = nn.Sequential(nn.Linear(config.retrieval_dim, h), nn.ReLU())
+            self.retrieval_proj = nn.Sequential(nn.Linear(sizes.retrieval_dim, h), nn.ReLU())
         self.head = nn.Sequential(
             nn.Linear(fused_dim + h + retrieval_dim + 1, h), nn.ReLU(), nn.Dropout(config.dropout), nn.Linear(h, 1)
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, Self
 
@@ -24,7 +24,7 @@ from ragrouter.features.neighbours import MIN_K, feature_count, neighbour_featur
 from ragrouter.features.query_features import FeatureConfig, QueryFeatures, extract_features
 from ragrouter.features.semantic import DEFAULT_ENCODER
 from ragrouter.features.syntax import SyntaxConfig, dep_vocabulary, pos_vocabulary
-from ragrouter.models.ragrouter_net import NetBatch, NetConfig, RAGRouterNet
+from ragrouter.models.ragrouter_net import Architecture, InputSizes, NetBatch, RAGRouterNet
 from ragrouter.retrieval import build_index, load_index, save_index, search
 from ragrouter.routers.base import Queries, Router, RouterConfig, TrainingSet
 from ragrouter.routers.registry import register_router
@@ -43,19 +43,14 @@ def length_batches(rows: np.ndarray, lengths: np.ndarray, size: int, rng: np.ran
 
 
 @dataclass
-class RAGRouterConfig(RouterConfig):
+class RAGRouterConfig(Architecture, RouterConfig):
+    """Features, retrieval and training settings; the network's fields come from Architecture."""
+
     encoder: str = DEFAULT_ENCODER
     max_tokens: int = 256
     max_parse_chars: int = 2000  # longer prompts are parsed on their start only
     max_nodes: int = 256
     k: int = 50
-    hidden: int = 64
-    heads: int = 4
-    sage_layers: int = 2
-    dropout: float = 0.1
-    syntax: bool = True
-    fusion: Literal["attention", "concat"] = "attention"
-    retrieval: bool = True
     target: Literal["binary", "graded"] = "graded"  # gain > t, or (gain + 1) / 2 as a soft label
     epochs: int = 30
     patience: int = 4
@@ -66,6 +61,7 @@ class RAGRouterConfig(RouterConfig):
     seed: int = 0
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.target not in TARGETS:
             raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
         if self.k < MIN_K:
@@ -101,21 +97,13 @@ class RAGRouter(Router):
         self.gain_, self.threshold_ = np.asarray(train.gain, dtype=np.float64), float(train.label_threshold)
         self.index_ = build_index(features.pooled)
         retrieval = self._retrieval(features, exclude_self=True)
-        self.net_ = RAGRouterNet(
-            NetConfig(
-                token_dim=features.pooled.shape[1],
-                n_pos=len(pos_vocabulary()),
-                n_dep=len(dep_vocabulary(cfg.features.syntax.model)),
-                retrieval_dim=feature_count(),
-                hidden=cfg.hidden,
-                heads=cfg.heads,
-                sage_layers=cfg.sage_layers,
-                dropout=cfg.dropout,
-                syntax=cfg.syntax,
-                fusion=cfg.fusion,
-                retrieval=cfg.retrieval,
-            )
+        sizes = InputSizes(
+            token_dim=features.pooled.shape[1],
+            n_pos=len(pos_vocabulary()),
+            n_dep=len(dep_vocabulary(cfg.features.syntax.model)),
+            retrieval_dim=feature_count(),
         )
+        self.net_ = RAGRouterNet(sizes, cfg)
         targets = torch.from_numpy(self._targets(self.gain_))
         order = np.random.default_rng(cfg.seed).permutation(len(self.gain_))
         n_val = int(round(cfg.validation_fraction * len(order)))
@@ -199,12 +187,12 @@ class RAGRouter(Router):
 
     def save_extra(self, directory: Path) -> None:
         save_index(self.index_, directory / "index.faiss")
-        state = {"net": self.net_.config.to_dict(), "label_threshold": self.threshold_, "history": self.history_}
+        state = {"sizes": asdict(self.net_.sizes), "architecture": asdict(self.net_.config), "label_threshold": self.threshold_, "history": self.history_}
         (directory / "ragrouter.json").write_text(json.dumps(state, indent=2))
 
     def load_state(self, arrays: dict[str, np.ndarray], directory: Path) -> None:
         state: dict[str, Any] = json.loads((directory / "ragrouter.json").read_text())
-        self.net_ = RAGRouterNet(NetConfig(**state["net"]))
+        self.net_ = RAGRouterNet(InputSizes(**state["sizes"]), Architecture(**state["architecture"]))
         self.net_.load_state_dict({k[4:]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("net.")})
         self.net_.eval()
         self.gain_, self.threshold_, self.history_ = arrays["gain"], state["label_threshold"], state["history"]
