@@ -217,3 +217,27 @@ def test_benchmark_pipeline_compares_every_router_and_registers_nothing(mini_csv
     table = pd.read_csv(latest / "table.csv")
     routers = ("random", "knn", "sw_ranking", "mf")
     assert set(zip(table["protocol"], table["router"])) == {(p, r) for p in ("P1", "P2") for r in routers}
+
+
+def test_ablation_pipeline_writes_one_table_per_ablation_from_one_shared_feature_step(mini_csv, tmp_path):
+    from pipelines import ablation_pipeline
+
+    params = _mini_params(mini_csv, "unused", tmp_path / "reports")
+    for key in ("model_name", "routers"):
+        params.pop(key)
+    params["ragrouter"] = {"k": 20, "epochs": 2, "hidden": 16}
+    params["ablations"] = {"no-syntax": {"syntax": False}, "no-retrieval": {"retrieval": False}}
+    ablation_pipeline(**params)
+    run = Client().get_pipeline("ablation_pipeline").last_run
+    assert run.status == ExecutionStatus.COMPLETED
+    assert [name for name in run.steps if name.startswith("extract_features")] == ["extract_features"]
+    latest = (tmp_path / "reports" / "latest").resolve()
+    table = pd.read_csv(latest / "table.csv").set_index(["router", "protocol"])
+    for name in ("no-syntax", "no-retrieval"):
+        rows = pd.read_csv(latest / f"ablation_{name}.csv")
+        assert list(rows["protocol"]) == ["P1", "P2"]
+        for row in rows.itertuples():
+            assert row.APGR_full == pytest.approx(table.loc[("ragrouter", row.protocol), "APGR"])
+            assert row.APGR_variant == pytest.approx(table.loc[(f"ragrouter-{name}", row.protocol), "APGR"])
+            assert row.APGR_delta == pytest.approx(row.APGR_variant - row.APGR_full)
+        assert f"Ablation: {name}" in (latest / "ablations.md").read_text()

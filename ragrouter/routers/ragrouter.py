@@ -33,6 +33,13 @@ TARGETS = ("binary", "graded")
 SCORING_BATCH = 256
 
 
+def validation_apgr(scores: np.ndarray, gain: np.ndarray) -> float:
+    """APGR of scores on queries with these gains; NaN where strong and weak tie on the whole set."""
+    if np.isclose(gain.sum(), 0.0):
+        return float("nan")
+    return apgr(routing_curve(scores, gain.clip(0, None), (-gain).clip(0, None)))
+
+
 def length_batches(rows: np.ndarray, lengths: np.ndarray, size: int, rng: np.random.Generator) -> list[np.ndarray]:
     """Minibatches of rows with similar token counts (little padding in attention); rows of
     near-equal length are shuffled between batches."""
@@ -133,8 +140,7 @@ class RAGRouter(Router):
             if n_val:
                 logits = self._logits(features, val, retrieval)
                 record["val_loss"] = float(loss_fn(logits, targets[val]))
-                gain = self.gain_[val]
-                record["val_apgr"] = apgr(routing_curve(logits.numpy(), gain.clip(0, None), (-gain).clip(0, None)))
+                record["val_apgr"] = validation_apgr(logits.numpy(), self.gain_[val])
             self.history_.append(record)
             progress.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k != "epoch"})
             current = record.get("val_loss", record["train_loss"])
