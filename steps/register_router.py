@@ -4,6 +4,7 @@ import json
 import logging
 from typing import Annotated
 
+import mlflow
 import pandas as pd
 from zenml import get_step_context, log_metadata, step
 
@@ -46,6 +47,7 @@ def register_router(
     configure_tracking()
     with pipeline_run(experiment, str(run.id), run.name):
         version = register_bundle(bundle, model_name, tags)
+        mlflow.log_params({f"router.{k}": v for k, v in bundle.router.config.to_dict().items()})
         log_training_curve(getattr(bundle.router, "history_", []))
     logger.info("registered %s version %s (%s)", model_name, version, bundle.router.name)
     log_metadata({"model_name": model_name, "model_version": version})

@@ -111,6 +111,7 @@ def test_small_config_trains_evaluates_and_registers_a_champion(tmp_path):
     steps = client.get_metric_history(champion.run_id, "training.val_loss")
     assert 1 <= len(steps) <= 10 and sorted(m.step for m in steps) == list(range(1, len(steps) + 1))
     assert "training_curve.png" in [a.path for a in client.list_artifacts(champion.run_id)]
+    assert mlflow_run.data.params["router.fusion"] == "attention" and mlflow_run.data.params["router.k"] == "20"
     features = run.steps["extract_features"].outputs["query_features"][0].load()
     assert features.ids == run.steps["validate_data"].outputs["validated_records"][0].load().frame["id"].tolist()
 
