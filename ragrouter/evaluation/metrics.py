@@ -174,3 +174,12 @@ def evaluate_scores(scores_frame: pd.DataFrame) -> pd.DataFrame:
         rows.append({"protocol": protocol, "router": router, **metrics, "n": len(group)})
     table = pd.DataFrame(rows, columns=[*TABLE_COLUMNS, "n"])
     return table.sort_values(["protocol", "APGR"], ascending=[True, False], ignore_index=True)
+
+
+def apgr_of_gains(scores: npt.ArrayLike, gain: npt.ArrayLike) -> float:
+    """APGR from per-query gains (strong - weak quality), as training loops see their
+    validation split; NaN where strong and weak tie over the whole set (PGR undefined)."""
+    gain = np.asarray(gain, dtype=np.float64)
+    if np.isclose(gain.sum(), 0.0):
+        return float("nan")
+    return apgr(routing_curve(scores, gain.clip(0, None), (-gain).clip(0, None)))

@@ -52,6 +52,7 @@ INSTRUCTIONS: dict[str, str] = {
 }
 STRONG_LABEL = 0  # `[[1]]`: the strong model is needed, in every scheme
 QUERY_MARK = "<<QUERY>>"
+CONTEXT_MARK = "<<CONTEXT>>"  # where a subclass puts retrieved context (empty here)
 
 
 @dataclass
@@ -107,18 +108,7 @@ class CausalLLMRouter(Router):
 
         cfg = self.config
         train = training_subset(train, cfg.max_train_queries, cfg.seed)
-        torch.manual_seed(cfg.seed)  # also seeds the new label rows drawn by resize_token_embeddings
-        self.model_, self.tokenizer_ = load_pretrained(cfg.model)
-        self.tokenizer_.add_tokens(list(LABEL_TOKENS[cfg.label_scheme]), special_tokens=True)
-        self.model_.resize_token_embeddings(len(self.tokenizer_))
-        self.model_.to(cfg.device)
-        self._set_trainable()
-        output = self.model_.get_output_embeddings().weight
-        # The label rows train as their own tensor: with tied embeddings, training the whole
-        # matrix would backpropagate through every layer to the input embeddings.
-        rows = torch.nn.Parameter(output.detach()[self.label_ids].clone())
-        trainable = [p for p in self.model_.parameters() if p.requires_grad] + [rows]
-        optimizer = torch.optim.AdamW(trainable, lr=cfg.learning_rate, weight_decay=0.0)
+        rows, optimizer = self._prepare_model()
         targets = torch.from_numpy(label_targets(np.asarray(train.gain), train.label_threshold, cfg.label_scheme))
         inputs = self.encode(train.queries.prompts)
         self.model_.train()
@@ -131,10 +121,37 @@ class CausalLLMRouter(Router):
             lambda batch: self.loss([inputs[i] for i in batch], targets[batch], rows),
             "causal_llm fine-tuning",
         )
-        with torch.no_grad():
-            output[self.label_ids] = rows  # the saved model is a plain LM that answers with the labels
-        self.model_.requires_grad_(False).eval()
+        self._store_label_rows(rows)
         return self
+
+    def _load_base(self) -> tuple[Any, Any]:
+        return load_pretrained(self.config.model)
+
+    def _prepare_model(self) -> tuple[torch.nn.Parameter, torch.optim.Optimizer]:
+        """Load the base model, add the label tokens, choose what trains; returns the label
+        tokens' output rows (trained as their own tensor) and the optimizer."""
+        import torch
+
+        cfg = self.config
+        torch.manual_seed(cfg.seed)  # also seeds the new label rows drawn by resize_token_embeddings
+        self.model_, self.tokenizer_ = self._load_base()
+        self.tokenizer_.add_tokens(list(LABEL_TOKENS[cfg.label_scheme]), special_tokens=True)
+        self.model_.resize_token_embeddings(len(self.tokenizer_))
+        self.model_.to(cfg.device)
+        self._set_trainable()
+        # With tied embeddings, training the whole output matrix would backpropagate through
+        # every layer to the input embeddings; the label rows alone are enough.
+        rows = torch.nn.Parameter(self.model_.get_output_embeddings().weight.detach()[self.label_ids].clone())
+        trainable = [p for p in self.model_.parameters() if p.requires_grad] + [rows]
+        return rows, torch.optim.AdamW(trainable, lr=cfg.learning_rate, weight_decay=0.0)
+
+    def _store_label_rows(self, rows: torch.Tensor) -> None:
+        """Write the trained label rows back: the saved model is a plain LM answering with labels."""
+        import torch
+
+        with torch.no_grad():
+            self.model_.get_output_embeddings().weight[self.label_ids] = rows
+        self.model_.requires_grad_(False).eval()
 
     def _set_trainable(self) -> None:
         """Fine-tune the top layers and the final norm only, so CPU training stays affordable."""
@@ -145,30 +162,36 @@ class CausalLLMRouter(Router):
             for module in [*base.layers[len(base.layers) - n :], base.norm]:
                 module.requires_grad_(True)
 
-    def _template(self) -> tuple[list[int], list[int]]:
-        """Token ids before and after the query; the label token comes right after the suffix."""
+    def _template(self) -> tuple[list[int], list[int], list[int]]:
+        """Token ids before the context, between context and query, and after the query; the
+        label token comes right after the last part."""
         tokenizer = self.tokenizer_
         system = INSTRUCTIONS[self.config.label_scheme]
-        user = f"[Question]\n{QUERY_MARK}\n\nPrediction:"
+        user = f"{CONTEXT_MARK}[Question]\n{QUERY_MARK}\n\nPrediction:"
         if self.config.chat_template and tokenizer.chat_template:
             messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
             text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         else:
             text = f"{tokenizer.bos_token or ''}{system}\n\n{user}"
-        prefix_ids, suffix_ids = tokenizer(text.split(QUERY_MARK), add_special_tokens=False)["input_ids"]
-        return prefix_ids, suffix_ids
+        before, rest = text.split(CONTEXT_MARK)
+        parts = tokenizer([before, *rest.split(QUERY_MARK)], add_special_tokens=False)["input_ids"]
+        return parts[0], parts[1], parts[2]
 
-    def encode(self, prompts: Sequence[str]) -> list[list[int]]:
-        """Prompt token ids; a long query keeps its end (the question and its choices), as
-        RouteLLM truncates on the left."""
+    def encode(self, prompts: Sequence[str], contexts: Sequence[list[int]] | None = None) -> list[list[int]]:
+        """Prompt token ids, with each query's context token ids when given; a long query keeps
+        its end (the question and its choices), as RouteLLM truncates on the left."""
         if not len(prompts):
             return []
-        prefix, suffix = self._template()
-        budget = self.config.max_length - len(prefix) - len(suffix)
-        if budget < 1:
-            raise ValueError(f"max_length {self.config.max_length} leaves no room for the query next to the prompt template")
+        contexts = contexts if contexts is not None else [[] for _ in prompts]
+        prefix, middle, suffix = self._template()
         queries = self.tokenizer_([p.strip() for p in prompts], add_special_tokens=False)["input_ids"]
-        return [prefix + query[-budget:] + suffix for query in queries]
+        inputs = []
+        for query, context in zip(queries, contexts):
+            budget = self.config.max_length - len(prefix) - len(context) - len(middle) - len(suffix)
+            if budget < 1:
+                raise ValueError(f"max_length {self.config.max_length} leaves no room for the query next to the prompt template and context")
+            inputs.append(prefix + context + middle + query[-budget:] + suffix)
+        return inputs
 
     def label_logits(self, inputs: list[list[int]], rows: torch.Tensor) -> torch.Tensor:
         """Logits of the label tokens (`rows` of the output embedding) at each prompt's last position.
@@ -201,9 +224,12 @@ class CausalLLMRouter(Router):
         return F.cross_entropy(self.label_logits(inputs, rows), targets.to(self.config.device))
 
     def score(self, queries: Queries) -> np.ndarray:
+        return self.score_inputs(self.encode(queries.prompts))
+
+    def score_inputs(self, inputs: list[list[int]]) -> np.ndarray:
+        """P(strong needed) of encoded prompts: softmax over the label tokens at the last position."""
         import torch
 
-        inputs = self.encode(queries.prompts)
         order = np.argsort([len(ids) for ids in inputs], kind="stable")  # little padding per batch
         scores = np.empty(len(inputs))
         size = self.config.batch_size

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ragrouter.evaluation.metrics import apgr, routing_curve
+from ragrouter.evaluation.metrics import apgr_of_gains
 from ragrouter.features.neighbours import MIN_K, feature_count, neighbour_features
 from ragrouter.features.query_features import FeatureConfig, QueryFeatures, extract_features
 from ragrouter.features.semantic import DEFAULT_ENCODER
@@ -31,13 +31,6 @@ from ragrouter.routers.registry import register_router
 
 TARGETS = ("binary", "graded")
 SCORING_BATCH = 256
-
-
-def validation_apgr(scores: np.ndarray, gain: np.ndarray) -> float:
-    """APGR of scores on queries with these gains; NaN where strong and weak tie on the whole set."""
-    if np.isclose(gain.sum(), 0.0):
-        return float("nan")
-    return apgr(routing_curve(scores, gain.clip(0, None), (-gain).clip(0, None)))
 
 
 def length_batches(rows: np.ndarray, lengths: np.ndarray, size: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -140,7 +133,7 @@ class RAGRouter(Router):
             if n_val:
                 logits = self._logits(features, val, retrieval)
                 record["val_loss"] = float(loss_fn(logits, targets[val]))
-                record["val_apgr"] = validation_apgr(logits.numpy(), self.gain_[val])
+                record["val_apgr"] = apgr_of_gains(logits.numpy(), self.gain_[val])
             self.history_.append(record)
             progress.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k != "epoch"})
             current = record.get("val_loss", record["train_loss"])

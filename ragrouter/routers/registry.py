@@ -67,5 +67,6 @@ def _import_builtin_routers() -> None:
     import ragrouter.routers.knn  # noqa: F401
     import ragrouter.routers.mf  # noqa: F401
     import ragrouter.routers.ragrouter  # noqa: F401
+    import ragrouter.routers.ragrouter_llm  # noqa: F401
     import ragrouter.routers.random  # noqa: F401
     import ragrouter.routers.sw_ranking  # noqa: F401

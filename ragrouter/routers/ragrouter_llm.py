@@ -1,0 +1,240 @@
+"""RAGRouter-LLM: a causal LM fine-tuned with LoRA (QLoRA where configured) on routing prompts
+that carry the k most similar past queries and their routing labels.
+
+The prompt is the causal_llm router's (label tokens added to the vocabulary, loss and score on
+the label position only, P(strong) = softmax over the label tokens), plus a context block:
+each retrieved neighbour's text (its first `neighbour_tokens` tokens) and whether it needed the
+large model, in words. Neighbours come from a FAISS index of the training queries' sentence
+embeddings; training queries are retrieved leave-one-out. `k: 0` drops the context (the RAG
+ablation).
+
+Training: peft LoRA adapters injected into the attention projections, the label tokens' output
+rows trained beside them, everything else frozen. `load_in_4bit` loads the base in
+bitsandbytes NF4 with double quantization and `compute_dtype` compute (QLoRA), with gradient
+checkpointing (use_reentrant=False) when `gradient_checkpointing` is set. Each epoch ends with
+the loss and APGR on a validation split (`history_`). Saved: the LoRA adapter and label rows
+(safetensors), the tokenizer, and the base model's name and revision; loading rebuilds the base
+from that name, so the adapter stays small.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self, Sequence
+
+import faiss
+import numpy as np
+from safetensors.torch import load_file, save_file
+
+from ragrouter.evaluation.metrics import apgr_of_gains
+from ragrouter.features.semantic import DEFAULT_ENCODER, Encoder
+from ragrouter.labels import strong_needed
+from ragrouter.pretrained import pretrained_source
+from ragrouter.retrieval import build_index, load_index, save_index, search
+from ragrouter.routers.base import Queries, TrainingSet
+from ragrouter.routers.causal_llm import LABEL_TOKENS, CausalLLMRouter, CausalLLMRouterConfig, label_targets
+from ragrouter.routers.fine_tuning import run_epochs, training_subset
+from ragrouter.routers.registry import register_router
+
+if TYPE_CHECKING:
+    import torch
+
+CONTEXT_HEADER = "Similar past questions and which assistant they needed:\n"
+NEIGHBOUR_LABELS = {True: " -> large needed\n", False: " -> small suffices\n"}
+
+
+@dataclass
+class RAGRouterLLMConfig(CausalLLMRouterConfig):
+    encoder: str = DEFAULT_ENCODER  # sentence embeddings for retrieval
+    k: int = 3  # neighbours in the prompt; 0 = no retrieved context
+    neighbour_tokens: int = 48  # each neighbour's text is cut to this many tokens
+    max_length: int = 512
+    train_last_layers: int | None = 0  # LoRA does the fine-tuning; no full layer trains
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    load_in_4bit: bool = False  # QLoRA: bitsandbytes NF4 + double quantization
+    compute_dtype: str = "bfloat16"
+    gradient_checkpointing: bool = False
+    revision: str | None = None  # of the base model on a hub; recorded with the adapter
+    validation_fraction: float = 0.1
+    learning_rate: float = 2e-4
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.target_modules = tuple(self.target_modules)
+        if self.k < 0:
+            raise ValueError(f"k must be >= 0, got {self.k}")
+
+
+@register_router("ragrouter_llm")
+class RAGRouterLLM(CausalLLMRouter):
+    config_class = RAGRouterLLMConfig
+    config: RAGRouterLLMConfig
+    index_: faiss.Index
+    neighbour_ids_: list[list[int]]  # token ids of each training query, cut to neighbour_tokens
+    strong_: np.ndarray  # each training query's label
+    history_: list[dict[str, float]]
+
+    @property
+    def encoder(self) -> Encoder:
+        return Encoder(self.config.encoder)
+
+    def fit(self, train: TrainingSet) -> Self:
+        import torch
+
+        cfg = self.config
+        train = training_subset(train, cfg.max_train_queries, cfg.seed)
+        rows, optimizer = self._prepare_model()
+        self.strong_ = strong_needed(np.asarray(train.gain), train.label_threshold)
+        self.neighbour_ids_ = self._cut(train.queries.prompts)
+        self.index_ = build_index(train.queries.vectors(self.encoder))
+        inputs = self.encode(train.queries.prompts, self._contexts(train.queries, exclude_self=True))
+        targets = torch.from_numpy(label_targets(np.asarray(train.gain), train.label_threshold, cfg.label_scheme))
+        order = np.random.default_rng(cfg.seed).permutation(len(inputs))
+        n_val = int(round(cfg.validation_fraction * len(inputs)))
+        val, fit = np.sort(order[:n_val]), order[n_val:]
+        self.history_ = []
+        for epoch in range(cfg.epochs):
+            self.model_.train()
+            losses: list[float] = []
+            run_epochs(
+                len(fit),
+                1,
+                cfg.batch_size,
+                cfg.seed + epoch,
+                optimizer,
+                lambda batch: self._logged(losses, self.loss([inputs[i] for i in fit[batch]], targets[fit[batch]], rows)),
+                f"ragrouter_llm epoch {epoch + 1}",
+            )
+            record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses))}
+            # bitsandbytes repacks 4-bit weights for CPU inference on the first forward in eval
+            # mode, and they cannot train after that: on CPU, 4-bit runs validate at the end only.
+            last = epoch == cfg.epochs - 1
+            if n_val and (last or not (cfg.load_in_4bit and cfg.device == "cpu")):
+                record.update(self._validate([inputs[i] for i in val], targets[val], np.asarray(train.gain)[val], rows))
+            self.history_.append(record)
+        self._store_label_rows(rows)
+        return self
+
+    @staticmethod
+    def _logged(losses: list[float], loss: torch.Tensor) -> torch.Tensor:
+        losses.append(loss.item())
+        return loss
+
+    def _validate(self, inputs: list[list[int]], targets: torch.Tensor, gain: np.ndarray, rows: torch.Tensor) -> dict[str, float]:
+        import torch
+
+        self.model_.eval()
+        with torch.inference_mode():
+            logits = torch.cat([self.label_logits(inputs[s : s + self.config.batch_size], rows) for s in range(0, len(inputs), self.config.batch_size)])
+        loss = torch.nn.functional.cross_entropy(logits, targets.to(logits.device)).item()
+        p_strong = torch.softmax(logits.double(), dim=-1)[:, 0].cpu().numpy()
+        return {"val_loss": loss, "val_apgr": apgr_of_gains(p_strong, gain)}
+
+    def _load_base(self) -> tuple[Any, Any]:
+        """The base model by name and revision; in 4-bit NF4 for QLoRA."""
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
+
+        cfg = self.config
+        path, kwargs = pretrained_source(cfg.model)
+        if cfg.revision:
+            kwargs["revision"] = cfg.revision
+        tokenizer = AutoTokenizer.from_pretrained(path, gguf_file=kwargs.get("gguf_file"), revision=cfg.revision)
+        if not cfg.load_in_4bit:
+            return AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, **kwargs), tokenizer
+        if "gguf_file" in kwargs:
+            raise ValueError(f"{cfg.model!r} is a GGUF file: 4-bit loading needs a transformers checkpoint (e.g. Qwen/Qwen2.5-7B-Instruct)")
+        compute = getattr(torch, cfg.compute_dtype)
+        quantization = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=compute
+        )
+        model = AutoModelForCausalLM.from_pretrained(path, quantization_config=quantization, dtype=compute, **kwargs)
+        return model, tokenizer
+
+    def _set_trainable(self) -> None:
+        """Freeze the base and inject LoRA adapters in place (the model keeps its own class)."""
+        from peft import LoraConfig, inject_adapter_in_model
+
+        cfg = self.config
+        self.model_.requires_grad_(False)
+        if cfg.load_in_4bit:
+            from peft import prepare_model_for_kbit_training
+
+            self.model_ = prepare_model_for_kbit_training(self.model_, use_gradient_checkpointing=False)
+        if cfg.gradient_checkpointing:
+            self.model_.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            self.model_.enable_input_require_grads()
+        inject_adapter_in_model(self._lora_config(LoraConfig), self.model_)
+
+    def _lora_config(self, lora_config_class: Any) -> Any:
+        cfg = self.config
+        return lora_config_class(
+            r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=list(cfg.target_modules)
+        )
+
+    def _cut(self, prompts: Sequence[str]) -> list[list[int]]:
+        ids = self.tokenizer_([p.strip() for p in prompts], add_special_tokens=False)["input_ids"]
+        return [row[: self.config.neighbour_tokens] for row in ids]
+
+    def _contexts(self, queries: Queries, exclude_self: bool) -> list[list[int]] | None:
+        """Each query's context token ids: header, then per neighbour its text and label."""
+        if self.config.k == 0 or not len(queries):
+            return None
+        _, positions = search(self.index_, queries.vectors(self.encoder), self.config.k, exclude_self=exclude_self)
+        header = self.tokenizer_(CONTEXT_HEADER, add_special_tokens=False)["input_ids"]
+        labels = {flag: self.tokenizer_(text, add_special_tokens=False)["input_ids"] for flag, text in NEIGHBOUR_LABELS.items()}
+        contexts = []
+        for row in positions:
+            context = list(header)
+            for position in row[row >= 0]:
+                context += self.neighbour_ids_[position] + labels[bool(self.strong_[position])]
+            contexts.append(context + self.tokenizer_("\n", add_special_tokens=False)["input_ids"])
+        return contexts
+
+    def score(self, queries: Queries) -> np.ndarray:
+        return self.score_inputs(self.encode(queries.prompts, self._contexts(queries, exclude_self=False)))
+
+    def score_training(self, train: TrainingSet) -> np.ndarray:
+        """Leave-one-out context: no training query sees its own label."""
+        return self.score_inputs(self.encode(train.queries.prompts, self._contexts(train.queries, exclude_self=True)))
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        return {"strong": self.strong_.astype(np.int8)}
+
+    def save_extra(self, directory: Path) -> None:
+        from peft import get_peft_model_state_dict
+
+        adapter = directory / "adapter"
+        adapter.mkdir(parents=True, exist_ok=True)
+        weights = {k: v.detach().cpu().contiguous() for k, v in get_peft_model_state_dict(self.model_).items()}
+        weights["label_rows"] = self.model_.get_output_embeddings().weight[self.label_ids].detach().cpu().float().contiguous()
+        save_file(weights, str(adapter / "adapter.safetensors"))
+        self.tokenizer_.save_pretrained(adapter)
+        base = {"model": self.config.model, "revision": self.config.revision, "label_tokens": list(LABEL_TOKENS[self.config.label_scheme])}
+        state = {"base": base, "neighbour_ids": self.neighbour_ids_, "history": self.history_}
+        (directory / "ragrouter_llm.json").write_text(json.dumps(state))
+        save_index(self.index_, directory / "index.faiss")
+
+    def load_state(self, arrays: dict[str, np.ndarray], directory: Path) -> None:
+        import torch
+        from peft import set_peft_model_state_dict
+        from transformers import AutoTokenizer
+
+        state = json.loads((directory / "ragrouter_llm.json").read_text())
+        self.model_, _ = self._load_base()
+        self.tokenizer_ = AutoTokenizer.from_pretrained(directory / "adapter")
+        self.model_.resize_token_embeddings(len(self.tokenizer_))
+        self.model_.to(self.config.device)
+        self._set_trainable()
+        weights = load_file(str(directory / "adapter" / "adapter.safetensors"))
+        rows = weights.pop("label_rows")
+        set_peft_model_state_dict(self.model_, weights)
+        self._store_label_rows(torch.nn.Parameter(rows.to(self.model_.get_output_embeddings().weight.dtype)))
+        self.strong_ = arrays["strong"].astype(bool)
+        self.neighbour_ids_, self.history_ = state["neighbour_ids"], state["history"]
+        self.index_ = load_index(directory / "index.faiss")
