@@ -14,10 +14,11 @@ logger = logging.getLogger(__name__)
 
 @step(enable_cache=False)
 def publish_ablations(
-    report: EvaluationReport, report_dir: str, full_router: str, variants: dict[str, str]
+    report: EvaluationReport, report_dir: str, comparisons: dict[str, list[str]]
 ) -> Annotated[str, "ablations_markdown"]:
-    """One table per ablation (full router vs variant, per protocol) beside the run's report."""
-    tables = write_ablation_tables(report.table, full_router, variants, Path(report_dir))
+    """One table per ablation (name -> [full router, variant], per protocol) beside the run's report."""
+    pairs = {name: (full, variant) for name, (full, variant) in comparisons.items()}
+    tables = write_ablation_tables(report.table, pairs, Path(report_dir))
     for name, rows in tables.items():
         log_metadata({f"ablation.{name}": {r.protocol: {"APGR_delta": round(r.APGR_delta, 4)} for r in rows.itertuples()}})
     markdown = (Path(report_dir) / "ablations.md").read_text()

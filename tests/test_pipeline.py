@@ -19,6 +19,7 @@ from pipelines import benchmark_pipeline, training_pipeline
 from ragrouter.bundle import RouterBundle
 from ragrouter.evaluation.metrics import evaluate_scores
 from ragrouter.registry.model_registry import CHAMPION
+from test_causal_llm_router import tiny_model  # noqa: F401  (fixture)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 STRONG, WEAK = "gpt-4-1106-preview", "mistralai/Mixtral-8x7B-Instruct-v0.1"
@@ -220,7 +221,7 @@ def test_benchmark_pipeline_compares_every_router_and_registers_nothing(mini_csv
     assert set(zip(table["protocol"], table["router"])) == {(p, r) for p in ("P1", "P2") for r in routers}
 
 
-def test_ablation_pipeline_writes_one_table_per_ablation_from_one_shared_feature_step(mini_csv, tmp_path):
+def test_ablation_pipeline_writes_one_table_per_ablation_from_one_shared_feature_step(mini_csv, tiny_model, tmp_path):
     from pipelines import ablation_pipeline
 
     params = _mini_params(mini_csv, "unused", tmp_path / "reports")
@@ -228,17 +229,23 @@ def test_ablation_pipeline_writes_one_table_per_ablation_from_one_shared_feature
         params.pop(key)
     params["ragrouter"] = {"k": 20, "epochs": 2, "hidden": 16}
     params["ablations"] = {"no-syntax": {"syntax": False}, "no-retrieval": {"retrieval": False}}
+    # Table 6: the LLM router with and without retrieved neighbours (tiny Qwen2 built on the fly)
+    params["ragrouter_llm"] = {"model": str(tiny_model), "k": 2, "neighbour_tokens": 8, "max_length": 160, "epochs": 1, "batch_size": 32}
     ablation_pipeline(**params)
     run = Client().get_pipeline("ablation_pipeline").last_run
     assert run.status == ExecutionStatus.COMPLETED
     assert [name for name in run.steps if name.startswith("extract_features")] == ["extract_features"]
     latest = (tmp_path / "reports" / "latest").resolve()
     table = pd.read_csv(latest / "table.csv").set_index(["router", "protocol"])
-    for name in ("no-syntax", "no-retrieval"):
+    for name, full, variant in [
+        ("no-syntax", "ragrouter", "ragrouter-no-syntax"),
+        ("no-retrieval", "ragrouter", "ragrouter-no-retrieval"),
+        ("llm-no-rag", "ragrouter_llm", "ragrouter_llm-no-rag"),
+    ]:
         rows = pd.read_csv(latest / f"ablation_{name}.csv")
         assert list(rows["protocol"]) == ["P1", "P2"]
         for row in rows.itertuples():
-            assert row.APGR_full == pytest.approx(table.loc[("ragrouter", row.protocol), "APGR"])
-            assert row.APGR_variant == pytest.approx(table.loc[(f"ragrouter-{name}", row.protocol), "APGR"])
+            assert row.APGR_full == pytest.approx(table.loc[(full, row.protocol), "APGR"])
+            assert row.APGR_variant == pytest.approx(table.loc[(variant, row.protocol), "APGR"])
             assert row.APGR_delta == pytest.approx(row.APGR_variant - row.APGR_full)
         assert f"Ablation: {name}" in (latest / "ablations.md").read_text()

@@ -99,3 +99,26 @@ def test_qlora_loads_the_base_in_nf4_and_trains_adapters_in_bf16(wider_tiny_mode
     assert np.isfinite(scores).all() and ((scores > 0) & (scores < 1)).all()
     router.save(tmp_path / "qlora")
     np.testing.assert_allclose(load_router(tmp_path / "qlora").score(Queries(prompts)), scores, atol=1e-2)
+
+
+def test_a_long_context_is_cut_so_the_query_keeps_half_the_room(tiny_model):
+    router = _router(tiny_model, max_length=64, epochs=0).fit(_train_set(8))
+    prefix, middle, suffix = router._template()
+    room = 64 - len(prefix) - len(middle) - len(suffix)
+    query = router.tokenizer_(" ".join(["w1"] * 100), add_special_tokens=False)["input_ids"]
+    (ids,) = router.encode([" ".join(["w1"] * 100)], [list(range(5, 205))])
+    assert len(ids) == 64
+    assert ids[len(prefix) : len(prefix) + room - room // 2] == list(range(5, 5 + room - room // 2))
+    assert ids[len(ids) - len(suffix) - room // 2 : len(ids) - len(suffix)] == query[-(room // 2) :]
+
+
+def test_the_gpu_config_builds_a_qlora_router_and_asks_for_a_gpu_where_it_trains_and_scores():
+    import yaml
+
+    config = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs" / "qlora_qwen7b_gpu.yaml").read_text())
+    params = config["parameters"]
+    router = build_router("ragrouter_llm", params["routers"]["ragrouter_llm"])  # no weights load here
+    assert router.config.load_in_4bit and router.config.compute_dtype == "bfloat16" and router.config.gradient_checkpointing
+    assert router.config.model == "Qwen/Qwen2.5-7B-Instruct" and params["registered_router"] == "ragrouter_llm"
+    for step in ("score_ragrouter_llm", "train_router"):
+        assert config["steps"][step]["settings"]["resources"]["gpu_count"] == 1

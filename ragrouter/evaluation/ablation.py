@@ -37,11 +37,12 @@ def ablation_markdown(name: str, full: str, variant: str, rows: pd.DataFrame) ->
     return "\n".join(lines) + "\n"
 
 
-def write_ablation_tables(table: pd.DataFrame, full: str, variants: dict[str, str], out_dir: Path) -> dict[str, pd.DataFrame]:
-    """`ablation_<name>.csv` and `.md` per ablation name -> variant router, plus `ablations.md` with all."""
+def write_ablation_tables(table: pd.DataFrame, comparisons: dict[str, tuple[str, str]], out_dir: Path) -> dict[str, pd.DataFrame]:
+    """`ablation_<name>.csv` and `.md` per ablation name -> (full router, variant), plus
+    `ablations.md` with all of them."""
     out_dir.mkdir(parents=True, exist_ok=True)
     tables, sections = {}, []
-    for name, variant in variants.items():
+    for name, (full, variant) in comparisons.items():
         rows = ablation_table(table, full, variant)
         rows.to_csv(out_dir / f"ablation_{name}.csv", index=False)
         section = ablation_markdown(name, full, variant, rows)

@@ -178,19 +178,24 @@ class CausalLLMRouter(Router):
         return parts[0], parts[1], parts[2]
 
     def encode(self, prompts: Sequence[str], contexts: Sequence[list[int]] | None = None) -> list[list[int]]:
-        """Prompt token ids, with each query's context token ids when given; a long query keeps
-        its end (the question and its choices), as RouteLLM truncates on the left."""
+        """Prompt token ids, with each query's context token ids when given, within max_length.
+
+        A long query keeps its end (the question and its choices), as RouteLLM truncates on the
+        left; with a context, the query keeps at least half of the room and the context is cut
+        at its end.
+        """
         if not len(prompts):
             return []
         contexts = contexts if contexts is not None else [[] for _ in prompts]
         prefix, middle, suffix = self._template()
+        room = self.config.max_length - len(prefix) - len(middle) - len(suffix)
+        if room < 1:
+            raise ValueError(f"max_length {self.config.max_length} leaves no room for the query next to the prompt template")
         queries = self.tokenizer_([p.strip() for p in prompts], add_special_tokens=False)["input_ids"]
         inputs = []
         for query, context in zip(queries, contexts):
-            budget = self.config.max_length - len(prefix) - len(context) - len(middle) - len(suffix)
-            if budget < 1:
-                raise ValueError(f"max_length {self.config.max_length} leaves no room for the query next to the prompt template and context")
-            inputs.append(prefix + context + middle + query[-budget:] + suffix)
+            kept = min(len(query), max(room - len(context), room // 2))
+            inputs.append(prefix + context[: room - kept] + middle + query[len(query) - kept :] + suffix)
         return inputs
 
     def label_logits(self, inputs: list[list[int]], rows: torch.Tensor) -> torch.Tensor:

@@ -153,7 +153,9 @@ class RAGRouterLLM(CausalLLMRouter):
         quantization = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=compute
         )
-        model = AutoModelForCausalLM.from_pretrained(path, quantization_config=quantization, dtype=compute, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(
+            path, quantization_config=quantization, dtype=compute, device_map={"": cfg.device}, **kwargs
+        )
         return model, tokenizer
 
     def _set_trainable(self) -> None:
