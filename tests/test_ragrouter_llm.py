@@ -91,7 +91,7 @@ def test_qlora_loads_the_base_in_nf4_and_trains_adapters_in_bf16(wider_tiny_mode
     router = _router(wider_tiny_model, load_in_4bit=True, gradient_checkpointing=True, epochs=2).fit(_train_set(64))
     layers = [m for m in router.model_.modules() if isinstance(m, bnb.nn.Linear4bit)]
     quantization = router.model_.config.quantization_config
-    assert layers and all(m.weight.quant_type == "nf4" for m in layers) and router.model_.is_gradient_checkpointing
+    assert layers and all(m.weight.quant_type == "nf4" for m in layers) and router.model_.is_activation_checkpointing
     assert quantization.bnb_4bit_use_double_quant and quantization.bnb_4bit_compute_dtype == torch.bfloat16
     assert "val_loss" not in router.history_[0] and "val_loss" in router.history_[-1]
     prompts, _ = _prompts(10, seed=5)
