@@ -32,13 +32,15 @@ def ablation_pipeline(
     ragrouter: dict[str, Any] | None = None,
     ablations: dict[str, dict[str, Any]] | None = None,
     ragrouter_llm: dict[str, Any] | None = None,
+    baselines: dict[str, dict[str, Any]] | None = None,
     label_threshold: float = 0.0,
     max_prompt_chars: int = 100_000,
     reports_dir: str = "reports",
     experiment: str = "ragrouter-ablation",
 ) -> None:
     ablations = ablations if ablations is not None else DEFAULT_ABLATIONS
-    routers = {FULL_ROUTER: dict(ragrouter or {})}
+    # Baselines (e.g. random, knn) join the run's comparison table, not the ablation tables.
+    routers = {**(baselines or {}), FULL_ROUTER: dict(ragrouter or {})}
     comparisons = {}
     for name, change in ablations.items():
         routers[f"{FULL_ROUTER}-{name}"] = {VARIANT_KEY: FULL_ROUTER, **(ragrouter or {}), **change}

@@ -229,6 +229,7 @@ def test_ablation_pipeline_writes_one_table_per_ablation_from_one_shared_feature
         params.pop(key)
     params["ragrouter"] = {"k": 20, "epochs": 2, "hidden": 16}
     params["ablations"] = {"no-syntax": {"syntax": False}, "no-retrieval": {"retrieval": False}}
+    params["baselines"] = {"random": {"seed": 0}}
     # Table 6: the LLM router with and without retrieved neighbours (tiny Qwen2 built on the fly)
     params["ragrouter_llm"] = {"model": str(tiny_model), "k": 2, "neighbour_tokens": 8, "max_length": 160, "epochs": 1, "batch_size": 32}
     ablation_pipeline(**params)
@@ -237,6 +238,8 @@ def test_ablation_pipeline_writes_one_table_per_ablation_from_one_shared_feature
     assert [name for name in run.steps if name.startswith("extract_features")] == ["extract_features"]
     latest = (tmp_path / "reports" / "latest").resolve()
     table = pd.read_csv(latest / "table.csv").set_index(["router", "protocol"])
+    assert ("random", "P1") in table.index  # the baselines share the comparison table
+    assert not (latest / "ablation_random.csv").exists()
     for name, full, variant in [
         ("no-syntax", "ragrouter", "ragrouter-no-syntax"),
         ("no-retrieval", "ragrouter", "ragrouter-no-retrieval"),

@@ -24,6 +24,7 @@ from ragrouter.registry.model_registry import load_bundle, register_bundle
 from ragrouter.registry.tracking import configure_tracking
 from ragrouter.retrieval import build_index, search
 from ragrouter.routers import Queries, TrainingSet, build_router
+from ragrouter.routers.ragrouter import average_weights
 
 FAST = {"epochs": 6, "patience": 3, "hidden": 32, "max_tokens": 128}
 
@@ -153,4 +154,20 @@ def test_trained_ragrouter_beats_random_on_held_out_queries_and_round_trips_thro
     served = model.predict(pd.DataFrame({"prompt": held_out}))
     np.testing.assert_allclose(served["p_strong"], in_memory, atol=1e-5)
     reloaded = load_bundle("ragrouter-roundtrip", version).router
-    assert reloaded.history_ == router.history_
+    assert reloaded.history_ == router.history_ and reloaded.averaged_epochs_ == router.averaged_epochs_
+
+
+def test_training_keeps_the_average_of_the_best_validation_epochs(mmlu_slice):
+    prompts, gain, _, features = mmlu_slice
+    train = TrainingSet(Queries(prompts, features=features), gain, 0.0)
+    router = build_router("ragrouter", {**FAST, "epochs": 5, "patience": 5, "average_checkpoints": 2}).fit(train)
+    by_apgr = sorted(router.history_, key=lambda record: -record["val_apgr"])
+    assert len(router.history_) == 5
+    assert router.averaged_epochs_ == sorted(int(record["epoch"]) for record in by_apgr[:2])
+    by_loss = build_router("ragrouter", {**FAST, "epochs": 5, "patience": 5, "average_checkpoints": 1, "early_stopping": "val_loss"}).fit(train)
+    assert by_loss.averaged_epochs_ == [int(min(by_loss.history_, key=lambda record: record["val_loss"])["epoch"])]
+    # the averaged net is the mean of the kept checkpoints, not either one of them
+    first, second = ({"w": torch.tensor([1.0, 3.0])}, {"w": torch.tensor([3.0, 5.0])})
+    assert torch.equal(average_weights([first, second])["w"], torch.tensor([2.0, 4.0]))
+    with pytest.raises(ValueError, match="early_stopping"):
+        build_router("ragrouter", {"early_stopping": "train_loss"})

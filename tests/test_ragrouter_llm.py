@@ -68,6 +68,19 @@ def test_adapter_reload_scores_identically(trained, tmp_path):
     np.testing.assert_allclose(reloaded.score(Queries(prompts)), trained.score(Queries(prompts)), atol=1e-5)
 
 
+def test_top_layers_trained_in_full_beside_lora_are_saved_and_reloaded(tiny_model, tmp_path):
+    router = _router(tiny_model, train_last_layers=1, epochs=2).fit(_train_set(64))
+    top = len(router.model_.base_model.layers) - 1
+    assert router.full_layers_ and all(f"layers.{top}." in name or ".norm." in name for name in router.full_layers_)
+    base = AutoModelForCausalLM.from_pretrained(tiny_model).state_dict()
+    changed = [name for name in router.full_layers_ if name in base and not torch.equal(base[name], router.model_.state_dict()[name])]
+    assert changed  # the top layer really trained
+    router.save(tmp_path / "router")
+    prompts, _ = _prompts(20, seed=3)
+    reloaded = load_router(tmp_path / "router")
+    np.testing.assert_allclose(reloaded.score(Queries(prompts)), router.score(Queries(prompts)), atol=1e-5)
+
+
 @pytest.fixture(scope="module")
 def wider_tiny_model(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny Qwen2 with 128-wide layers: bitsandbytes' CPU 4-bit kernels need blocks of 64."""

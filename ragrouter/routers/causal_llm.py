@@ -155,9 +155,14 @@ class CausalLLMRouter(Router):
 
     def _set_trainable(self) -> None:
         """Fine-tune the top layers and the final norm only, so CPU training stays affordable."""
-        n = self.config.train_last_layers
-        self.model_.requires_grad_(n is None)
-        if n is not None:
+        self.model_.requires_grad_(False)
+        self._unfreeze_top_layers(self.config.train_last_layers)
+
+    def _unfreeze_top_layers(self, n: int | None) -> None:
+        """The top `n` decoder layers and the final norm train in full; None = the whole model."""
+        if n is None:
+            self.model_.requires_grad_(True)
+        elif n > 0:
             base = self.model_.base_model
             for module in [*base.layers[len(base.layers) - n :], base.norm]:
                 module.requires_grad_(True)

@@ -30,6 +30,7 @@ from ragrouter.routers.base import Queries, Router, RouterConfig, TrainingSet
 from ragrouter.routers.registry import register_router
 
 TARGETS = ("binary", "graded")
+MONITORS = ("val_apgr", "val_loss")
 SCORING_BATCH = 256
 
 
@@ -40,6 +41,11 @@ def length_batches(rows: np.ndarray, lengths: np.ndarray, size: int, rng: np.ran
     ordered = rows[np.argsort(jittered)]
     batches = [ordered[start : start + size] for start in range(0, len(ordered), size)]
     return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def average_weights(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The mean of several checkpoints of one training run: smoother than any one of them."""
+    return {name: torch.stack([state[name].float() for state in states]).mean(0).to(tensor.dtype) for name, tensor in states[0].items()}
 
 
 @dataclass
@@ -54,6 +60,9 @@ class RAGRouterConfig(Architecture, RouterConfig):
     target: Literal["binary", "graded"] = "graded"  # gain > t, or (gain + 1) / 2 as a soft label
     epochs: int = 30
     patience: int = 4
+    # what early stopping watches: validation APGR (what routing is judged on) or loss
+    early_stopping: Literal["val_apgr", "val_loss"] = "val_apgr"
+    average_checkpoints: int = 3  # the final weights average the best epochs' (1 = best only)
     batch_size: int = 128
     learning_rate: float = 1e-3
     weight_decay: float = 1e-4
@@ -64,6 +73,10 @@ class RAGRouterConfig(Architecture, RouterConfig):
         super().__post_init__()
         if self.target not in TARGETS:
             raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
+        if self.early_stopping not in MONITORS:
+            raise ValueError(f"early_stopping must be one of {MONITORS}, got {self.early_stopping!r}")
+        if self.average_checkpoints < 1:
+            raise ValueError(f"average_checkpoints must be at least 1, got {self.average_checkpoints}")
         if self.k < MIN_K:
             raise ValueError(f"k must be at least {MIN_K}, got {self.k}")
 
@@ -82,6 +95,7 @@ class RAGRouter(Router):
     gain_: np.ndarray
     threshold_: float
     history_: list[dict[str, float]]
+    averaged_epochs_: list[int]  # the epochs whose weights the final net averages
 
     def query_features(self, queries: Queries) -> QueryFeatures:
         """The pipeline's features when they were extracted with this config, else computed now."""
@@ -111,14 +125,16 @@ class RAGRouter(Router):
         lengths = np.diff(features.arrays["token_offsets"])
         optimizer = torch.optim.AdamW(self.net_.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
         loss_fn = torch.nn.BCEWithLogitsLoss()
-        best, best_loss, stale, self.history_ = copy.deepcopy(self.net_.state_dict()), np.inf, 0, []
-        progress = tqdm(range(cfg.epochs), desc="ragrouter training", leave=False)
         # Batches are collated once (the encoder is frozen, so their inputs never change);
         # each epoch visits them in a new order.
         batches = [
             (NetBatch.collate(features, rows, retrieval), targets[rows])
             for rows in length_batches(fit, lengths, cfg.batch_size, np.random.default_rng(cfg.seed))
         ]
+        val_batches = self._collated(features, val, retrieval)
+        kept: list[tuple[float, int, dict[str, torch.Tensor]]] = []  # (quality, epoch, weights), best first
+        stale, self.history_ = 0, []
+        progress = tqdm(range(cfg.epochs), desc="ragrouter training", leave=False)
         for epoch in progress:
             self.net_.train()
             losses = []
@@ -131,21 +147,33 @@ class RAGRouter(Router):
                 losses.append(loss.item())
             record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses))}
             if n_val:
-                logits = self._logits(features, val, retrieval)
+                logits = self._logits(val_batches, n_val)
                 record["val_loss"] = float(loss_fn(logits, targets[val]))
                 record["val_apgr"] = apgr_of_gains(logits.numpy(), self.gain_[val])
             self.history_.append(record)
             progress.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k != "epoch"})
-            current = record.get("val_loss", record["train_loss"])
-            if current < best_loss - 1e-4:
-                best, best_loss, stale = copy.deepcopy(self.net_.state_dict()), current, 0
+            quality = self._quality(record)
+            if not kept or quality > kept[0][0] + 1e-4:
+                stale = 0
             else:
                 stale += 1
-                if stale >= cfg.patience:
-                    break
-        self.net_.load_state_dict(best)
+            kept = sorted([*kept, (quality, epoch + 1, copy.deepcopy(self.net_.state_dict()))], key=lambda item: -item[0])
+            kept = kept[: cfg.average_checkpoints]
+            if stale >= cfg.patience:
+                break
+        self.averaged_epochs_ = sorted(epoch for _, epoch, _ in kept)
+        self.net_.load_state_dict(average_weights([weights for _, _, weights in kept]))
         self.net_.eval()
         return self
+
+    def _quality(self, record: dict[str, float]) -> float:
+        """What early stopping maximises: validation APGR, or minus a loss (training loss when
+        there is no validation split); an undefined APGR counts as worst."""
+        if "val_loss" not in record:
+            return -record["train_loss"]
+        if self.config.early_stopping == "val_loss":
+            return -record["val_loss"]
+        return record["val_apgr"] if np.isfinite(record["val_apgr"]) else -np.inf
 
     def _targets(self, gain: np.ndarray) -> np.ndarray:
         if self.config.target == "binary":
@@ -156,20 +184,26 @@ class RAGRouter(Router):
         sims, positions = search(self.index_, features.pooled, self.config.k, exclude_self=exclude_self)
         return neighbour_features(sims, positions, self.gain_, self.threshold_)
 
-    def _logits(self, features: QueryFeatures, rows: np.ndarray, retrieval: np.ndarray) -> torch.Tensor:
-        """Logits of `rows`, in that order; batches of similar length keep padding low."""
-        self.net_.eval()
-        logits = torch.zeros(len(rows))
+    def _collated(self, features: QueryFeatures, rows: np.ndarray, retrieval: np.ndarray) -> list[tuple[np.ndarray, NetBatch]]:
+        """Scoring batches of `rows` with similar token counts (little padding), each with the
+        positions in `rows` it fills."""
         by_length = np.argsort(np.diff(features.arrays["token_offsets"])[rows], kind="stable")
+        return [
+            (by_length[start : start + SCORING_BATCH], NetBatch.collate(features, rows[by_length[start : start + SCORING_BATCH]], retrieval))
+            for start in range(0, len(rows), SCORING_BATCH)
+        ]
+
+    def _logits(self, batches: list[tuple[np.ndarray, NetBatch]], n_rows: int) -> torch.Tensor:
+        self.net_.eval()
+        logits = torch.zeros(n_rows)
         with torch.inference_mode():
-            for start in range(0, len(rows), SCORING_BATCH):
-                batch = by_length[start : start + SCORING_BATCH]
-                logits[batch] = self.net_(NetBatch.collate(features, rows[batch], retrieval))
+            for positions, batch in batches:
+                logits[positions] = self.net_(batch)
         return logits
 
     def _score(self, features: QueryFeatures, exclude_self: bool) -> np.ndarray:
-        rows = np.arange(len(features))
-        return torch.sigmoid(self._logits(features, rows, self._retrieval(features, exclude_self)).double()).numpy()
+        batches = self._collated(features, np.arange(len(features)), self._retrieval(features, exclude_self))
+        return torch.sigmoid(self._logits(batches, len(features)).double()).numpy()
 
     def score(self, queries: Queries) -> np.ndarray:
         if not len(queries):
@@ -186,7 +220,7 @@ class RAGRouter(Router):
 
     def save_extra(self, directory: Path) -> None:
         save_index(self.index_, directory / "index.faiss")
-        state = {"sizes": asdict(self.net_.sizes), "architecture": asdict(self.net_.config), "label_threshold": self.threshold_, "history": self.history_}
+        state = {"sizes": asdict(self.net_.sizes), "architecture": asdict(self.net_.config), "label_threshold": self.threshold_, "history": self.history_, "averaged_epochs": self.averaged_epochs_}
         (directory / "ragrouter.json").write_text(json.dumps(state, indent=2))
 
     def load_state(self, arrays: dict[str, np.ndarray], directory: Path) -> None:
@@ -195,4 +229,5 @@ class RAGRouter(Router):
         self.net_.load_state_dict({k[4:]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("net.")})
         self.net_.eval()
         self.gain_, self.threshold_, self.history_ = arrays["gain"], state["label_threshold"], state["history"]
+        self.averaged_epochs_ = state["averaged_epochs"]
         self.index_ = load_index(directory / "index.faiss")

@@ -51,7 +51,7 @@ class RAGRouterLLMConfig(CausalLLMRouterConfig):
     k: int = 3  # neighbours in the prompt; 0 = no retrieved context
     neighbour_tokens: int = 48  # each neighbour's text is cut to this many tokens
     max_length: int = 512
-    train_last_layers: int | None = 0  # LoRA does the fine-tuning; no full layer trains
+    train_last_layers: int | None = 0  # top layers trained in full beside LoRA (0: LoRA alone)
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.05
@@ -68,6 +68,8 @@ class RAGRouterLLMConfig(CausalLLMRouterConfig):
         self.target_modules = tuple(self.target_modules)
         if self.k < 0:
             raise ValueError(f"k must be >= 0, got {self.k}")
+        if self.load_in_4bit and self.train_last_layers != 0:
+            raise ValueError("train_last_layers must be 0 with load_in_4bit: 4-bit layers train through LoRA only")
 
 
 @register_router("ragrouter_llm")
@@ -75,6 +77,7 @@ class RAGRouterLLM(CausalLLMRouter):
     config_class = RAGRouterLLMConfig
     config: RAGRouterLLMConfig
     index_: faiss.Index
+    full_layers_: list[str]  # parameters trained in full beside LoRA (train_last_layers)
     neighbour_ids_: list[list[int]]  # token ids of each training query, cut to neighbour_tokens
     strong_: np.ndarray  # each training query's label
     history_: list[dict[str, float]]
@@ -172,6 +175,8 @@ class RAGRouterLLM(CausalLLMRouter):
             self.model_.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             self.model_.enable_input_require_grads()
         inject_adapter_in_model(self._lora_config(LoraConfig), self.model_)
+        self._unfreeze_top_layers(self.config.train_last_layers)
+        self.full_layers_ = [name for name, p in self.model_.named_parameters() if p.requires_grad and "lora_" not in name]
 
     def _lora_config(self, lora_config_class: Any) -> Any:
         cfg = self.config
@@ -214,6 +219,8 @@ class RAGRouterLLM(CausalLLMRouter):
         adapter = directory / "adapter"
         adapter.mkdir(parents=True, exist_ok=True)
         weights = {k: v.detach().cpu().contiguous() for k, v in get_peft_model_state_dict(self.model_).items()}
+        parameters = dict(self.model_.named_parameters())
+        weights |= {f"full.{name}": parameters[name].detach().cpu().contiguous() for name in self.full_layers_}
         weights["label_rows"] = self.model_.get_output_embeddings().weight[self.label_ids].detach().cpu().float().contiguous()
         save_file(weights, str(adapter / "adapter.safetensors"))
         self.tokenizer_.save_pretrained(adapter)
@@ -235,6 +242,10 @@ class RAGRouterLLM(CausalLLMRouter):
         self._set_trainable()
         weights = load_file(str(directory / "adapter" / "adapter.safetensors"))
         rows = weights.pop("label_rows")
+        full = {name[len("full.") :]: weights.pop(name) for name in list(weights) if name.startswith("full.")}
+        unexpected = self.model_.load_state_dict(full, strict=False).unexpected_keys
+        if unexpected:
+            raise ValueError(f"{directory / 'adapter' / 'adapter.safetensors'}: weights {unexpected[:3]} match no parameter of {self.config.model!r}")
         set_peft_model_state_dict(self.model_, weights)
         self._store_label_rows(torch.nn.Parameter(rows.to(self.model_.get_output_embeddings().weight.dtype)))
         self.strong_ = arrays["strong"].astype(bool)
