@@ -135,3 +135,12 @@ def test_the_gpu_config_builds_a_qlora_router_and_asks_for_a_gpu_where_it_trains
     assert router.config.model == "Qwen/Qwen2.5-7B-Instruct" and params["registered_router"] == "ragrouter_llm"
     for step in ("score_ragrouter_llm", "train_router"):
         assert config["steps"][step]["settings"]["resources"]["gpu_count"] == 1
+
+
+def test_lora_layers_puts_adapters_in_the_top_layers_only(tiny_model):
+    router = _router(tiny_model, lora_layers=1, epochs=1).fit(_train_set(32))
+    top = len(router.model_.base_model.layers) - 1
+    adapters = [name for name, _ in router.model_.named_parameters() if "lora_" in name]
+    assert adapters and all(f"layers.{top}." in name for name in adapters)
+    with pytest.raises(ValueError, match="lora_layers"):
+        _router(tiny_model, lora_layers=0)

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+import yaml
 
 from ragrouter.bundle import RouterBundle, calibrate_threshold
 from ragrouter.retrieval import build_index, search
@@ -97,3 +100,19 @@ def test_threshold_routes_the_requested_share_of_training_traffic(tmp_path):
     prompts = [f"p{i}" for i in range(50)]
     np.testing.assert_array_equal(loaded.route(prompts)[1], bundle.route(prompts)[1])
     assert loaded.metadata == {"x": 1}
+
+
+@pytest.mark.parametrize("config_path", sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_run_config_builds_the_routers_it_names(config_path):
+    """A typo in a router field fails here, not an hour into a run."""
+    params = yaml.safe_load(config_path.read_text())["parameters"]
+    entries = {**params.get("routers", {}), **params.get("baselines", {})}
+    if "ragrouter" in params:
+        entries["ragrouter"] = params["ragrouter"] or {}
+        for name, change in (params.get("ablations") or {}).items():
+            entries[f"ragrouter-{name}"] = {"router": "ragrouter", **entries["ragrouter"], **change}
+    if params.get("ragrouter_llm") is not None:
+        entries["ragrouter_llm"] = params["ragrouter_llm"]
+    assert entries, f"{config_path.name} names no router"
+    for name, config in entries.items():
+        assert build_router(name, config).config is not None

@@ -56,6 +56,9 @@ class RAGRouterLLMConfig(CausalLLMRouterConfig):
     lora_alpha: int = 32
     lora_dropout: float = 0.05
     target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    # adapters in the top `lora_layers` decoder layers only (None: all): backpropagation then
+    # stops below them, which is what makes CPU training affordable
+    lora_layers: int | None = None
     load_in_4bit: bool = False  # QLoRA: bitsandbytes NF4 + double quantization
     compute_dtype: str = "bfloat16"
     gradient_checkpointing: bool = False
@@ -68,6 +71,8 @@ class RAGRouterLLMConfig(CausalLLMRouterConfig):
         self.target_modules = tuple(self.target_modules)
         if self.k < 0:
             raise ValueError(f"k must be >= 0, got {self.k}")
+        if self.lora_layers is not None and self.lora_layers < 1:
+            raise ValueError(f"lora_layers must be >= 1 or null (all layers), got {self.lora_layers}")
         if self.load_in_4bit and self.train_last_layers != 0:
             raise ValueError("train_last_layers must be 0 with load_in_4bit: 4-bit layers train through LoRA only")
 
@@ -180,8 +185,14 @@ class RAGRouterLLM(CausalLLMRouter):
 
     def _lora_config(self, lora_config_class: Any) -> Any:
         cfg = self.config
+        n_layers = len(self.model_.base_model.layers)
+        top = None if cfg.lora_layers is None else list(range(max(n_layers - cfg.lora_layers, 0), n_layers))
         return lora_config_class(
-            r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=list(cfg.target_modules)
+            r=cfg.lora_r,
+            lora_alpha=cfg.lora_alpha,
+            lora_dropout=cfg.lora_dropout,
+            target_modules=list(cfg.target_modules),
+            layers_to_transform=top,
         )
 
     def _cut(self, prompts: Sequence[str]) -> list[list[int]]:
