@@ -245,7 +245,7 @@ class CausalLLMRouter(Router):
         size = self.config.batch_size
         with torch.inference_mode():
             rows = self.model_.get_output_embeddings().weight[self.label_ids]
-            for start in tqdm(range(0, len(order), size), desc="causal_llm scoring", leave=False):
+            for start in tqdm(range(0, len(order), size), desc=f"{self.name} scoring", leave=False):
                 batch = order[start : start + size]
                 logits = self.label_logits([inputs[i] for i in batch], rows)
                 scores[batch] = torch.softmax(logits.double(), dim=-1)[:, STRONG_LABEL].cpu().numpy()
