@@ -188,10 +188,8 @@ class RAGRouter(Router):
         """Scoring batches of `rows` with similar token counts (little padding), each with the
         positions in `rows` it fills."""
         by_length = np.argsort(np.diff(features.arrays["token_offsets"])[rows], kind="stable")
-        return [
-            (by_length[start : start + SCORING_BATCH], NetBatch.collate(features, rows[by_length[start : start + SCORING_BATCH]], retrieval))
-            for start in range(0, len(rows), SCORING_BATCH)
-        ]
+        chunks = [by_length[start : start + SCORING_BATCH] for start in range(0, len(rows), SCORING_BATCH)]
+        return [(chunk, NetBatch.collate(features, rows[chunk], retrieval)) for chunk in chunks]
 
     def _logits(self, batches: list[tuple[np.ndarray, NetBatch]], n_rows: int) -> torch.Tensor:
         self.net_.eval()
