@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -73,30 +73,56 @@ def pos_vocabulary() -> tuple[str, ...]:
 def parse_graphs(prompts: Sequence[str], config: SyntaxConfig = SyntaxConfig()) -> list[ParseGraph]:
     """Parse in batches (`nlp.pipe`) and turn each parse into a ParseGraph."""
     nlp = load_parser(config.model)
-    pos_ids = {label: i for i, label in enumerate(pos_vocabulary())}
-    dep_ids = {label: i for i, label in enumerate(dep_vocabulary(config.model))}
+    pos_ids, dep_ids = _LabelIds(nlp, pos_vocabulary()), _LabelIds(nlp, dep_vocabulary(config.model))
     texts = (prompt[: config.max_chars] for prompt in prompts)
     return [_graph(doc, pos_ids, dep_ids, config.max_nodes) for doc in nlp.pipe(texts, batch_size=config.batch_size)]
 
 
-def _graph(doc: Iterable, pos_ids: dict[str, int], dep_ids: dict[str, int], max_nodes: int) -> ParseGraph:
-    tokens = [token for token in doc if not token.is_space][:max_nodes]
-    node_of = {token.i: n for n, token in enumerate(tokens)}
-    arcs = [(node_of[t.head.i], n) for n, t in enumerate(tokens) if t.head.i != t.i and t.head.i in node_of]
-    heads, children = (np.array(side, dtype=np.int64) for side in zip(*arcs)) if arcs else (np.zeros(0, np.int64),) * 2
+class _LabelIds(dict):
+    """spaCy's integer label ids (what Doc.to_array returns) -> our vocabulary ids, resolved
+    through the StringStore on first sight: a label can be a symbol id or a string hash."""
+
+    def __init__(self, nlp, vocabulary: tuple[str, ...]):
+        super().__init__()
+        self.strings = nlp.vocab.strings
+        self.ids = {label: i for i, label in enumerate(vocabulary)}
+
+    def __missing__(self, spacy_id: int) -> int:
+        self[spacy_id] = self.ids.get(self.strings[spacy_id], UNKNOWN) if spacy_id else UNKNOWN
+        return self[spacy_id]
+
+
+def _graph(doc, pos_ids: _LabelIds, dep_ids: _LabelIds, max_nodes: int) -> ParseGraph:
+    """From Doc.to_array columns rather than per-token Python objects (0.18 vs 0.39 ms a prompt)."""
+    from spacy.attrs import DEP, HEAD, IDX, IS_SPACE, LENGTH, POS
+
+    raw = doc.to_array([HEAD, IS_SPACE, POS, DEP, IDX, LENGTH])  # uint64: labels are hashes
+    columns = raw.astype(np.int64)  # HEAD's negative offsets come back
+    heads = np.arange(len(doc)) + columns[:, 0]  # HEAD is relative to the token
+    kept = np.flatnonzero(columns[:, 1] == 0)[:max_nodes]
+    node_of = np.full(len(doc), -1, dtype=np.int64)
+    node_of[kept] = np.arange(len(kept))
+    head_nodes = node_of[heads[kept]]
+    has_arc = (heads[kept] != kept) & (head_nodes >= 0)
+    children, parents = np.flatnonzero(has_arc), head_nodes[has_arc]
     return ParseGraph(
-        pos=np.array([pos_ids.get(t.pos_, UNKNOWN) for t in tokens], dtype=np.int64),
-        dep=np.array([dep_ids.get(t.dep_, UNKNOWN) for t in tokens], dtype=np.int64),
-        depth=np.array([_depth(t) for t in tokens], dtype=np.float32),
-        spans=np.array([(t.idx, t.idx + len(t)) for t in tokens], dtype=np.int64).reshape(-1, 2),
-        edges=np.concatenate([np.stack([heads, children]), np.stack([children, heads])], axis=1),
+        pos=np.array([pos_ids[label] for label in raw[kept, 2].tolist()], dtype=np.int64),
+        dep=np.array([dep_ids[label] for label in raw[kept, 3].tolist()], dtype=np.int64),
+        depth=_depths(heads)[kept].astype(np.float32),
+        spans=np.stack([columns[kept, 4], columns[kept, 4] + columns[kept, 5]], axis=1).reshape(-1, 2),
+        edges=np.concatenate([np.stack([parents, children]), np.stack([children, parents])], axis=1),
     )
 
 
-def _depth(token) -> int:
-    depth = 0
-    while token.head.i != token.i:
-        token, depth = token.head, depth + 1
+def _depths(heads: np.ndarray) -> np.ndarray:
+    """Each token's number of arcs below its sentence root (heads[i] == i at a root)."""
+    depth = (heads != np.arange(len(heads))).astype(np.int64)
+    ancestor = heads.copy()
+    below_root = ancestor != heads[ancestor]
+    while below_root.any():
+        depth += below_root
+        ancestor = heads[ancestor]
+        below_root = ancestor != heads[ancestor]
     return depth
 
 
