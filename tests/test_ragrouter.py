@@ -54,6 +54,18 @@ def test_two_sentences_have_two_roots_and_no_arc_between_them_and_whitespace_is_
     assert graph.edges.shape[1] == 2 * (len(graph) - 2)
 
 
+def test_node_labels_are_spacys_own_for_every_token():
+    """Labels come from Doc.to_array ids (symbol ids or string hashes): each must map back to
+    the label spaCy gives the token, none to <unk>."""
+    from ragrouter.features.syntax import load_parser
+
+    text = "In 1905, Einstein published 4 papers; two of them changed physics, didn't they?"
+    (graph,) = parse_graphs([text])
+    tokens = [t for t in load_parser()(text) if not t.is_space]
+    assert [pos_vocabulary()[i] for i in graph.pos] == [t.pos_ for t in tokens]
+    assert [dep_vocabulary()[i] for i in graph.dep] == [t.dep_ for t in tokens]
+
+
 def test_long_prompts_are_capped_in_characters_and_nodes():
     from ragrouter.features.syntax import SyntaxConfig
 
