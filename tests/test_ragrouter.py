@@ -167,6 +167,7 @@ def test_trained_ragrouter_beats_random_on_held_out_queries_and_round_trips_thro
     np.testing.assert_allclose(served["p_strong"], in_memory, atol=1e-5)
     reloaded = load_bundle("ragrouter-roundtrip", version).router
     assert reloaded.history_ == router.history_ and reloaded.averaged_epochs_ == router.averaged_epochs_
+    assert reloaded.experts_.names == ("embedding_ridge", "tfidf_ridge") and reloaded.blend_scale_.shape == (3,)
 
 
 def test_training_keeps_the_average_of_the_best_validation_epochs(mmlu_slice):
@@ -183,3 +184,7 @@ def test_training_keeps_the_average_of_the_best_validation_epochs(mmlu_slice):
     assert torch.equal(average_weights([first, second])["w"], torch.tensor([2.0, 4.0]))
     with pytest.raises(ValueError, match="early_stopping"):
         build_router("ragrouter", {"early_stopping": "train_loss"})
+    with pytest.raises(ValueError, match="unknown experts"):
+        build_router("ragrouter", {"experts": ["gbm"]})
+    with pytest.raises(ValueError, match="network_weight"):
+        build_router("ragrouter", {"experts": [], "network_weight": 0.0})

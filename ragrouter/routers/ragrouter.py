@@ -1,16 +1,20 @@
 """RAGRouter: encoder token states and GraphSAGE-encoded dependency parses fused by cross-modal
-attention, plus what the FAISS neighbours' labels say, scored by a head trained on the gain.
+attention, plus what the FAISS neighbours' labels say, scored by a head trained on the gain,
+blended with linear experts of the gain.
 
 The encoder is frozen (its token states are computed once per record set); the graph
 encoder, fusion, retrieval projection and head train with early stopping on a validation
-split of the training queries. Raw prompts route end to end: parse, encode, retrieve, score.
+split of the training queries. The final score averages the network's logit with the linear
+experts' predictions (ridge on the embedding, ridge on TF-IDF n-grams), each standardised on
+the validation split, where all of them are honest (cross-fitted for the experts). Raw
+prompts route end to end: parse, encode, retrieve, score.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Self
 
@@ -24,6 +28,7 @@ from ragrouter.features.neighbours import MIN_K, feature_count, neighbour_featur
 from ragrouter.features.query_features import FeatureConfig, QueryFeatures, extract_features
 from ragrouter.features.semantic import DEFAULT_ENCODER
 from ragrouter.features.syntax import SyntaxConfig, dep_vocabulary, pos_vocabulary
+from ragrouter.models.linear_experts import EXPERTS, LinearExperts, cross_fitted
 from ragrouter.models.ragrouter_net import Architecture, InputSizes, NetBatch, RAGRouterNet
 from ragrouter.retrieval import build_index, load_index, save_index, search
 from ragrouter.routers.base import Queries, Router, RouterConfig, TrainingSet
@@ -68,6 +73,11 @@ class RAGRouterConfig(Architecture, RouterConfig):
     weight_decay: float = 1e-4
     validation_fraction: float = 0.1
     seed: int = 0
+    # linear experts blended with the network ([] = the network alone), each with weight 1
+    experts: list[str] = field(default_factory=lambda: list(EXPERTS))
+    network_weight: float = 1.0
+    tfidf_alpha: float = 10.0
+    expert_folds: int = 5  # cross-fitting folds for the experts' honest training predictions
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -79,6 +89,13 @@ class RAGRouterConfig(Architecture, RouterConfig):
             raise ValueError(f"average_checkpoints must be at least 1, got {self.average_checkpoints}")
         if self.k < MIN_K:
             raise ValueError(f"k must be at least {MIN_K}, got {self.k}")
+        unknown = set(self.experts) - set(EXPERTS)
+        if unknown:
+            raise ValueError(f"unknown experts {sorted(unknown)}; known: {list(EXPERTS)}")
+        if self.network_weight < 0 or (self.network_weight == 0 and not self.experts):
+            raise ValueError(f"network_weight must be > 0 without experts and never negative, got {self.network_weight}")
+        if self.expert_folds < 2:
+            raise ValueError(f"expert_folds must be at least 2, got {self.expert_folds}")
 
     @property
     def features(self) -> FeatureConfig:
@@ -96,6 +113,10 @@ class RAGRouter(Router):
     threshold_: float
     history_: list[dict[str, float]]
     averaged_epochs_: list[int]  # the epochs whose weights the final net averages
+    experts_: LinearExperts
+    expert_training_: np.ndarray  # (n train, experts) cross-fitted predictions
+    blend_mean_: np.ndarray  # per component (network logit, then experts): standardisation
+    blend_scale_: np.ndarray
 
     def query_features(self, queries: Queries) -> QueryFeatures:
         """The pipeline's features when they were extracted with this config, else computed now."""
@@ -164,7 +185,24 @@ class RAGRouter(Router):
         self.averaged_epochs_ = sorted(epoch for _, epoch, _ in kept)
         self.net_.load_state_dict(average_weights([weights for _, _, weights in kept]))
         self.net_.eval()
+        self._fit_experts(train, features, val if n_val else np.arange(len(self.gain_)), retrieval)
         return self
+
+    def _fit_experts(self, train: TrainingSet, features: QueryFeatures, rows: np.ndarray, retrieval: np.ndarray) -> None:
+        """Experts on all training queries, their cross-fitted predictions, and each blend
+        component's mean and spread over `rows` (the validation split: honest scores)."""
+        cfg, prompts = self.config, list(train.queries.prompts)
+        self.experts_ = LinearExperts.fit(cfg.experts, prompts, features.pooled, self.gain_, cfg.tfidf_alpha)
+        self.expert_training_ = cross_fitted(cfg.experts, prompts, features.pooled, self.gain_, cfg.tfidf_alpha, cfg.expert_folds, cfg.seed)
+        logits = self._logits(self._collated(features, rows, retrieval), len(rows)).double().numpy()
+        components = np.column_stack([logits, self.expert_training_[rows]])
+        self.blend_mean_, self.blend_scale_ = components.mean(0), components.std(0).clip(min=1e-9)
+
+    def _blend(self, logits: np.ndarray, expert_predictions: np.ndarray) -> np.ndarray:
+        """sigmoid of the weighted mean of the standardised components: a monotone P(strong)."""
+        z = (np.column_stack([logits, expert_predictions]) - self.blend_mean_) / self.blend_scale_
+        weights = np.array([self.config.network_weight] + [1.0] * expert_predictions.shape[1])
+        return 1.0 / (1.0 + np.exp(-(z @ weights) / weights.sum()))
 
     def _quality(self, record: dict[str, float]) -> float:
         """What early stopping maximises: validation APGR, or minus a loss (training loss when
@@ -199,27 +237,33 @@ class RAGRouter(Router):
                 logits[positions] = self.net_(batch)
         return logits
 
-    def _score(self, features: QueryFeatures, exclude_self: bool) -> np.ndarray:
+    def _network_logits(self, features: QueryFeatures, exclude_self: bool) -> np.ndarray:
         batches = self._collated(features, np.arange(len(features)), self._retrieval(features, exclude_self))
-        return torch.sigmoid(self._logits(batches, len(features)).double()).numpy()
+        return self._logits(batches, len(features)).double().numpy()
 
     def score(self, queries: Queries) -> np.ndarray:
         if not len(queries):
             return np.zeros(0)
-        return self._score(self.query_features(queries), exclude_self=False)
+        features = self.query_features(queries)
+        return self._blend(self._network_logits(features, exclude_self=False), self.experts_.predict(list(queries.prompts), features.pooled))
 
     def score_training(self, train: TrainingSet) -> np.ndarray:
-        """Leave-one-out retrieval: no training query sees its own label."""
-        return self._score(self.query_features(train.queries), exclude_self=True)
+        """Leave-one-out retrieval and cross-fitted experts: no training query sees its own label."""
+        if len(train.queries) != len(self.expert_training_):
+            raise ValueError(f"score_training takes the {len(self.expert_training_)} queries the router was fitted on, got {len(train.queries)}")
+        return self._blend(self._network_logits(self.query_features(train.queries), exclude_self=True), self.expert_training_)
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         arrays = {f"net.{name}": tensor.detach().numpy() for name, tensor in self.net_.state_dict().items()}
-        return {**arrays, "gain": self.gain_}
+        experts = {f"experts.{name}": array for name, array in self.experts_.state_arrays().items()}
+        blend = {"blend.mean": self.blend_mean_, "blend.scale": self.blend_scale_, "expert_training": self.expert_training_}
+        return {**arrays, **experts, **blend, "gain": self.gain_}
 
     def save_extra(self, directory: Path) -> None:
         save_index(self.index_, directory / "index.faiss")
         state = {"sizes": asdict(self.net_.sizes), "architecture": asdict(self.net_.config), "label_threshold": self.threshold_, "history": self.history_, "averaged_epochs": self.averaged_epochs_}
         (directory / "ragrouter.json").write_text(json.dumps(state, indent=2))
+        (directory / "tfidf_vocabulary.json").write_text(json.dumps(self.experts_.vocabulary()))
 
     def load_state(self, arrays: dict[str, np.ndarray], directory: Path) -> None:
         state: dict[str, Any] = json.loads((directory / "ragrouter.json").read_text())
@@ -229,3 +273,7 @@ class RAGRouter(Router):
         self.gain_, self.threshold_, self.history_ = arrays["gain"], state["label_threshold"], state["history"]
         self.averaged_epochs_ = state["averaged_epochs"]
         self.index_ = load_index(directory / "index.faiss")
+        experts = {k[len("experts.") :]: v for k, v in arrays.items() if k.startswith("experts.")}
+        vocabulary = json.loads((directory / "tfidf_vocabulary.json").read_text())
+        self.experts_ = LinearExperts.from_state(self.config.experts, experts, vocabulary)
+        self.blend_mean_, self.blend_scale_, self.expert_training_ = arrays["blend.mean"], arrays["blend.scale"], arrays["expert_training"]

@@ -1,0 +1,71 @@
+"""RAGRouter's linear experts: the leave-one-out ridge, TF-IDF ridge persistence, cross-fitting."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.linear_model import Ridge
+
+from ragrouter.models.linear_experts import EMBEDDING_ALPHAS, EmbeddingRidge, LinearExperts, cross_fitted
+
+PROMPTS = [
+    "Integrate x squared from zero to one.",
+    "What is the capital of France?",
+    "Prove that the square root of two is irrational.",
+    "Name a primary colour.",
+    "Solve the differential equation y' = y.",
+    "Who wrote Hamlet?",
+    "Find the eigenvalues of a rotation matrix.",
+    "What colour is the sky?",
+] * 4
+
+
+def _problem(n: int = 80, d: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    inputs = rng.normal(size=(n, d))
+    return inputs, inputs @ rng.normal(size=d) + rng.normal(scale=2.0, size=n)
+
+
+def test_embedding_ridge_picks_the_alpha_with_the_smallest_leave_one_out_error_and_solves_it_exactly():
+    inputs, gain = _problem()
+    fitted = EmbeddingRidge.fit(inputs, gain)
+
+    def loo_error(alpha: float) -> float:
+        errors = []
+        for i in range(len(gain)):
+            rest = np.arange(len(gain)) != i
+            model = Ridge(alpha=alpha).fit(inputs[rest], gain[rest])
+            errors.append((model.predict(inputs[i : i + 1])[0] - gain[i]) ** 2)
+        return float(np.mean(errors))
+
+    assert fitted.alpha == EMBEDDING_ALPHAS[int(np.argmin([loo_error(a) for a in EMBEDDING_ALPHAS]))]
+    reference = Ridge(alpha=fitted.alpha).fit(inputs, gain)
+    np.testing.assert_allclose(fitted.weights, reference.coef_, atol=1e-8)
+    np.testing.assert_allclose(fitted.predict(inputs), reference.predict(inputs), atol=1e-8)
+
+
+def test_experts_rebuilt_from_their_arrays_and_vocabulary_predict_the_same():
+    rng = np.random.default_rng(1)
+    pooled = rng.normal(size=(len(PROMPTS), 8))
+    gain = np.array([1.0 if ("Prove" in p or "eigen" in p or "Integrate" in p) else 0.0 for p in PROMPTS])
+    experts = LinearExperts.fit(["embedding_ridge", "tfidf_ridge"], PROMPTS, pooled, gain, tfidf_alpha=1.0)
+    unseen = ["Prove that there are infinitely many primes.", "What is the capital of Spain?"]
+    rebuilt = LinearExperts.from_state(experts.names, experts.state_arrays(), experts.vocabulary())
+    np.testing.assert_array_equal(rebuilt.predict(unseen, pooled[:2]), experts.predict(unseen, pooled[:2]))
+    by_words = experts.predict(unseen, pooled[:2])[:, 1]
+    assert by_words[0] > by_words[1]  # the proof question shares the hard questions' words
+    with pytest.raises(ValueError, match="unknown experts"):
+        LinearExperts.fit(["tfidf"], PROMPTS, pooled, gain, 1.0)
+
+
+def test_a_cross_fitted_prediction_never_depends_on_the_queries_own_label():
+    rng = np.random.default_rng(2)
+    pooled = rng.normal(size=(len(PROMPTS), 8))
+    gain = rng.choice([-1.0, 0.0, 1.0], size=len(PROMPTS))
+    names = ["embedding_ridge", "tfidf_ridge"]
+    before = cross_fitted(names, PROMPTS, pooled, gain, 1.0, folds=4, seed=0)
+    flipped = gain.copy()
+    flipped[5] = -flipped[5] if flipped[5] else 1.0
+    after = cross_fitted(names, PROMPTS, pooled, flipped, 1.0, folds=4, seed=0)
+    np.testing.assert_array_equal(after[5], before[5])
+    assert not np.allclose(np.delete(after, 5, axis=0), np.delete(before, 5, axis=0))  # others see it
