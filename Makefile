@@ -11,6 +11,9 @@ CONFIG ?= configs/training.yaml
 export ZENML_ANALYTICS_OPT_IN ?= false
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
+# The project's MLflow store (what the pipelines use unless told otherwise): `make serve` finds the
+# registered router there, not in MLflow's own default store.
+export MLFLOW_TRACKING_URI ?= sqlite:///mlruns.db
 # mlflow serve starts uvicorn from PATH: the venv comes first.
 export PATH := $(abspath $(BIN)):$(PATH)
 
