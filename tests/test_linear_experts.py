@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from safetensors.numpy import load_file, save_file
 from sklearn.linear_model import Ridge
 
 from ragrouter.models.linear_experts import EMBEDDING_ALPHAS, EmbeddingRidge, LinearExperts, cross_fitted
@@ -44,13 +45,14 @@ def test_embedding_ridge_picks_the_alpha_with_the_smallest_leave_one_out_error_a
     np.testing.assert_allclose(fitted.predict(inputs), reference.predict(inputs), atol=1e-8)
 
 
-def test_experts_rebuilt_from_their_arrays_and_vocabulary_predict_the_same():
+def test_experts_rebuilt_from_their_saved_arrays_and_vocabulary_predict_the_same(tmp_path):
     rng = np.random.default_rng(1)
     pooled = rng.normal(size=(len(PROMPTS), 8))
     gain = np.array([1.0 if ("Prove" in p or "eigen" in p or "Integrate" in p) else 0.0 for p in PROMPTS])
     experts = LinearExperts.fit(["embedding_ridge", "tfidf_ridge"], PROMPTS, pooled, gain, tfidf_alpha=1.0)
     unseen = ["Prove that there are infinitely many primes.", "What is the capital of Spain?"]
-    rebuilt = LinearExperts.from_state(experts.names, experts.state_arrays(), experts.vocabulary())
+    save_file(experts.state_arrays(), str(tmp_path / "experts.safetensors"))
+    rebuilt = LinearExperts.from_state(experts.names, load_file(str(tmp_path / "experts.safetensors")), experts.vocabulary())
     np.testing.assert_array_equal(rebuilt.predict(unseen, pooled[:2]), experts.predict(unseen, pooled[:2]))
     by_words = experts.predict(unseen, pooled[:2])[:, 1]
     assert by_words[0] > by_words[1]  # the proof question shares the hard questions' words

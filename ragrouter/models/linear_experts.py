@@ -114,9 +114,9 @@ class LinearExperts:
     def state_arrays(self) -> dict[str, np.ndarray]:
         arrays = {}
         if self.embedding is not None:
-            arrays |= {"embedding.weights": self.embedding.weights, "embedding.bias": np.array([self.embedding.intercept, self.embedding.alpha])}
+            arrays |= {"embedding.weights": self.embedding.weights, "embedding.intercept": np.array([self.embedding.intercept]), "embedding.alpha": np.array([self.embedding.alpha])}
         if self.tfidf is not None:
-            arrays |= {"tfidf.idf": self.tfidf.idf, "tfidf.weights": self.tfidf.weights, "tfidf.bias": np.array([self.tfidf.intercept])}
+            arrays |= {"tfidf.idf": self.tfidf.idf, "tfidf.weights": self.tfidf.weights, "tfidf.intercept": np.array([self.tfidf.intercept])}
         return arrays
 
     def vocabulary(self) -> dict[str, int]:
@@ -126,10 +126,9 @@ class LinearExperts:
     def from_state(cls, names: Sequence[str], arrays: dict[str, np.ndarray], vocabulary: dict[str, int]) -> LinearExperts:
         embedding = tfidf = None
         if "embedding_ridge" in names:
-            intercept, alpha = arrays["embedding.bias"]
-            embedding = EmbeddingRidge(arrays["embedding.weights"], float(intercept), float(alpha))
+            embedding = EmbeddingRidge(arrays["embedding.weights"], arrays["embedding.intercept"].item(), arrays["embedding.alpha"].item())
         if "tfidf_ridge" in names:
-            tfidf = TfidfRidge(vocabulary, arrays["tfidf.idf"], arrays["tfidf.weights"], float(arrays["tfidf.bias"][0]))
+            tfidf = TfidfRidge(vocabulary, arrays["tfidf.idf"], arrays["tfidf.weights"], arrays["tfidf.intercept"].item())
         return cls(tuple(names), embedding, tfidf)
 
 

@@ -185,16 +185,18 @@ class RAGRouter(Router):
         self.averaged_epochs_ = sorted(epoch for _, epoch, _ in kept)
         self.net_.load_state_dict(average_weights([weights for _, _, weights in kept]))
         self.net_.eval()
-        self._fit_experts(train, features, val if n_val else np.arange(len(self.gain_)), retrieval)
+        # the blend's scales come from the validation split (all training queries without one)
+        rows = val if n_val else np.arange(len(self.gain_))
+        logits = self._logits(val_batches if n_val else self._collated(features, rows, retrieval), len(rows))
+        self._fit_experts(train, features, rows, logits.double().numpy())
         return self
 
-    def _fit_experts(self, train: TrainingSet, features: QueryFeatures, rows: np.ndarray, retrieval: np.ndarray) -> None:
+    def _fit_experts(self, train: TrainingSet, features: QueryFeatures, rows: np.ndarray, logits: np.ndarray) -> None:
         """Experts on all training queries, their cross-fitted predictions, and each blend
-        component's mean and spread over `rows` (the validation split: honest scores)."""
+        component's mean and spread over `rows`, whose network `logits` are given."""
         cfg, prompts = self.config, list(train.queries.prompts)
         self.experts_ = LinearExperts.fit(cfg.experts, prompts, features.pooled, self.gain_, cfg.tfidf_alpha)
         self.expert_training_ = cross_fitted(cfg.experts, prompts, features.pooled, self.gain_, cfg.tfidf_alpha, cfg.expert_folds, cfg.seed)
-        logits = self._logits(self._collated(features, rows, retrieval), len(rows)).double().numpy()
         components = np.column_stack([logits, self.expert_training_[rows]])
         self.blend_mean_, self.blend_scale_ = components.mean(0), components.std(0).clip(min=1e-9)
 
