@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 import mlflow
@@ -12,9 +13,23 @@ DEFAULT_TRACKING_URI = "sqlite:///mlruns.db"
 PIPELINE_RUN_TAG = "zenml_run_id"
 
 
+def resolve_tracking_uri(explicit: str | None = None) -> str:
+    """The given URI, else $MLFLOW_TRACKING_URI, else a sqlite store in the working directory."""
+    return explicit or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def tracking_store_identity() -> str:
+    """Which store this process would register into (a sqlite path made absolute). In the cache
+    key of steps whose output names a registered version: such a result is reusable only against
+    the same store (a clone beside another, with its own mlruns.db, registers again)."""
+    uri = resolve_tracking_uri()
+    prefix = "sqlite:///"
+    return prefix + str(Path(uri[len(prefix) :]).resolve()) if uri.startswith(prefix) else uri
+
+
 def configure_tracking(tracking_uri: str | None = None) -> str:
-    """Use the given URI, else $MLFLOW_TRACKING_URI, else a sqlite store in the working directory."""
-    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    """Point MLflow's tracking and registry at `resolve_tracking_uri(tracking_uri)`."""
+    uri = resolve_tracking_uri(tracking_uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri
