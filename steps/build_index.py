@@ -8,11 +8,12 @@ from zenml import log_metadata, step
 
 from ragrouter.features.embeddings import Embeddings
 from ragrouter.retrieval import build_index as build_faiss_index
+from steps.cache_policy import library_cache_policy
 
 logger = logging.getLogger(__name__)
 
 
-@step
+@step(cache_policy=library_cache_policy(__file__))
 def build_index(embeddings: Embeddings) -> Annotated[faiss.Index, "faiss_index"]:
     """FAISS index over all training queries, in the order of the embeddings."""
     index = build_faiss_index(embeddings.vectors, progress=True)

@@ -9,11 +9,12 @@ from zenml import log_metadata, step
 from ragrouter.data.records import RoutingRecords
 from ragrouter.features.embeddings import Embeddings, embed_records
 from ragrouter.features.semantic import Encoder
+from steps.cache_policy import library_cache_policy
 
 logger = logging.getLogger(__name__)
 
 
-@step
+@step(cache_policy=library_cache_policy(__file__))
 def embed_prompts(records: RoutingRecords, encoder: dict[str, Any]) -> Annotated[Embeddings, "prompt_embeddings"]:
     """Sentence embeddings of every prompt; cached per (encoder, records) by ZenML."""
     model = Encoder(**encoder)

@@ -14,11 +14,12 @@ from ragrouter.evaluation.artifacts import EvaluationReport, OutOfFoldScores
 from ragrouter.evaluation.metrics import METRIC_COLUMNS, evaluate_scores
 from ragrouter.evaluation.report import results_markdown, write_report
 from ragrouter.registry.tracking import configure_tracking, pipeline_run
+from steps.cache_policy import library_cache_policy
 
 logger = logging.getLogger(__name__)
 
 
-@step
+@step(cache_policy=library_cache_policy(__file__))
 def evaluate_routers(
     scores: list[OutOfFoldScores], experiment: str = "ragrouter-training"
 ) -> tuple[Annotated[EvaluationReport, "evaluation_report"], Annotated[MarkdownString, "results_table"]]:

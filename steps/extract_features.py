@@ -8,11 +8,12 @@ from zenml import log_metadata, step
 
 from ragrouter.data.records import RoutingRecords
 from ragrouter.features.query_features import FeatureConfig, QueryFeatures, extract_features as extract
+from steps.cache_policy import library_cache_policy
 
 logger = logging.getLogger(__name__)
 
 
-@step
+@step(cache_policy=library_cache_policy(__file__))
 def extract_features(records: RoutingRecords, feature_config: dict[str, Any]) -> Annotated[QueryFeatures, "query_features"]:
     """RAGRouter's inputs for every prompt (parse graphs, token states, pooled embeddings);
     cached per (feature config, records), shared by every fold and RAGRouter variant."""

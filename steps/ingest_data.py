@@ -9,11 +9,12 @@ from zenml import log_metadata, step
 from ragrouter.data.ingest import ingest_sources
 from ragrouter.data.records import RoutingRecords
 from ragrouter.data.sources import SourceConfig
+from steps.cache_policy import library_cache_policy
 
 logger = logging.getLogger(__name__)
 
 
-@step
+@step(cache_policy=library_cache_policy(__file__))
 def ingest_data(sources: list[dict[str, Any]], data_fingerprint: str) -> Annotated[RoutingRecords, "routing_records"]:
     """Read every configured source into routing records.
 

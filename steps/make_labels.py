@@ -7,9 +7,10 @@ from zenml import log_metadata, step
 
 from ragrouter.data.records import RoutingRecords
 from ragrouter.labels import label_frame
+from steps.cache_policy import library_cache_policy
 
 
-@step
+@step(cache_policy=library_cache_policy(__file__))
 def make_labels(records: RoutingRecords, label_threshold: float = 0.0) -> Annotated[pd.DataFrame, "golden_labels"]:
     """gain and the `gain > t` target of every record, for review and for the label-based routers."""
     labels = label_frame(records, label_threshold)

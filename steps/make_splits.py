@@ -8,11 +8,12 @@ from zenml import log_metadata, step
 
 from ragrouter.data.records import RoutingRecords
 from ragrouter.splits import ProtocolConfig, make_splits as split_records, skipped_protocols, split_fingerprint
+from steps.cache_policy import library_cache_policy
 
 logger = logging.getLogger(__name__)
 
 
-@step
+@step(cache_policy=library_cache_policy(__file__))
 def make_splits(records: RoutingRecords, protocols: list[dict[str, Any]]) -> Annotated[pd.DataFrame, "splits"]:
     """Deterministic folds of every protocol whose sources are in the data."""
     configs = [ProtocolConfig.from_dict(p) for p in protocols]

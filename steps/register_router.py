@@ -7,7 +7,6 @@ from typing import Annotated
 import mlflow
 import pandas as pd
 from zenml import get_step_context, log_metadata, step
-from zenml.config import CachePolicy
 
 from ragrouter.bundle import RouterBundle
 from ragrouter.evaluation.artifacts import EvaluationReport
@@ -15,12 +14,13 @@ from ragrouter.registry.model_registry import register_bundle
 from ragrouter.registry.tracking import configure_tracking, pipeline_run, tracking_store_identity
 from ragrouter.registry.training_curve import log_training_curve
 from ragrouter.splits import split_fingerprint
+from steps.cache_policy import library_cache_policy
 
 logger = logging.getLogger(__name__)
 
 
 # The cached result is a version number in one MLflow store: reusable only against that store.
-@step(cache_policy=CachePolicy(cache_func=tracking_store_identity))
+@step(cache_policy=library_cache_policy(__file__, cache_func=tracking_store_identity))
 def register_router(
     bundle: RouterBundle,
     report: EvaluationReport,

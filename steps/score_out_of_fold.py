@@ -11,11 +11,12 @@ from ragrouter.evaluation.artifacts import OutOfFoldScores
 from ragrouter.evaluation.out_of_fold import out_of_fold_scores
 from ragrouter.features.embeddings import Embeddings
 from ragrouter.features.query_features import QueryFeatures
+from steps.cache_policy import library_cache_policy
 
 logger = logging.getLogger(__name__)
 
 
-@step
+@step(cache_policy=library_cache_policy(__file__))
 def score_out_of_fold(
     records: RoutingRecords,
     splits: pd.DataFrame,

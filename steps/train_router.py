@@ -11,11 +11,12 @@ from ragrouter.data.records import RoutingRecords
 from ragrouter.features.embeddings import Embeddings
 from ragrouter.features.query_features import QueryFeatures
 from ragrouter.training import train_bundle
+from steps.cache_policy import library_cache_policy
 
 logger = logging.getLogger(__name__)
 
 
-@step
+@step(cache_policy=library_cache_policy(__file__))
 def train_router(
     records: RoutingRecords,
     embeddings: Embeddings,

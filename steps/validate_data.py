@@ -7,11 +7,12 @@ from zenml import log_metadata, save_artifact, step
 
 from ragrouter.data.records import RoutingRecords
 from ragrouter.data.validate import ValidationReport, ensure_valid, validate_records
+from steps.cache_policy import library_cache_policy
 
 logger = logging.getLogger(__name__)
 
 
-@step
+@step(cache_policy=library_cache_policy(__file__))
 def validate_data(
     records: RoutingRecords, max_prompt_chars: int = 100_000, min_rows: int = 1
 ) -> tuple[Annotated[RoutingRecords, "validated_records"], Annotated[ValidationReport, "validation_report"]]:

@@ -1,0 +1,70 @@
+"""The library's source files a Python file depends on, found by reading its imports.
+
+Why: a cached pipeline result is only valid for the library code that computed it. ZenML's
+cache key holds a step's own code; adding the files of every `ragrouter` module the step
+imports (directly or through other modules, function-level imports included) makes an
+upgrade of that code re-run the step, while steps whose code did not change stay cached.
+Files are found on disk, nothing is imported.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+LIBRARY_ROOT = Path(__file__).resolve().parent
+LIBRARY = LIBRARY_ROOT.name
+
+
+def _module_file(name: str) -> Path | None:
+    """The library file of a dotted name, None where the name is not a library module
+    (e.g. `ragrouter.bundle.RouterBundle`, a class)."""
+    parts = name.split(".")
+    if parts[0] != LIBRARY:
+        return None
+    base = LIBRARY_ROOT.joinpath(*parts[1:])
+    for candidate in (base / "__init__.py", base.with_suffix(".py")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _module_name(path: Path) -> str:
+    relative = path.relative_to(LIBRARY_ROOT.parent).with_suffix("")
+    parts = relative.parts[:-1] if relative.name == "__init__" else relative.parts
+    return ".".join(parts)
+
+
+def _imported_names(path: Path) -> set[str]:
+    """Dotted names `path` imports, with `from a import b` read as both `a` and `a.b`."""
+    inside_library = path.resolve().is_relative_to(LIBRARY_ROOT)
+    package = _module_name(path).split(".") if inside_library else []
+    if inside_library and path.name != "__init__.py":
+        package = package[:-1]
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package[: len(package) - node.level + 1] + ([base] if base else []))
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return names
+
+
+def library_source_files(path: str | Path) -> list[Path]:
+    """Sorted library files that the Python file at `path` imports, transitively, with the
+    packages' `__init__.py` on the way (importing a submodule runs them)."""
+    found: set[Path] = set()
+    pending = [Path(path)]
+    while pending:
+        for name in _imported_names(pending.pop()):
+            parts = name.split(".")
+            for depth in range(1, len(parts) + 1):
+                module_file = _module_file(".".join(parts[:depth]))
+                if module_file is not None and module_file not in found:
+                    found.add(module_file)
+                    pending.append(module_file)
+    return sorted(found)
