@@ -15,7 +15,7 @@ from ragrouter.bundle import RouterBundle
 from ragrouter.data.ingest import ingest_sources
 from ragrouter.data.sources import SourceConfig
 from ragrouter.evaluation.metrics import summarize
-from ragrouter.features.neighbours import feature_count, neighbour_features
+from ragrouter.features.neighbours import MEAN_GAIN_COLUMN, feature_count, neighbour_features
 from ragrouter.features.query_features import FeatureConfig, QueryFeatures, extract_features
 from ragrouter.features.syntax import align_to_tokens, dep_vocabulary, parse_graphs, pos_vocabulary
 from ragrouter.labels import gains
@@ -167,7 +167,7 @@ def test_trained_ragrouter_beats_random_on_held_out_queries_and_round_trips_thro
     np.testing.assert_allclose(served["p_strong"], in_memory, atol=1e-5)
     reloaded = load_bundle("ragrouter-roundtrip", version).router
     assert reloaded.history_ == router.history_ and reloaded.averaged_epochs_ == router.averaged_epochs_
-    assert reloaded.experts_.names == ("embedding_ridge", "tfidf_ridge") and reloaded.blend_scale_.shape == (3,)
+    assert reloaded.experts_.names == ("embedding_ridge", "tfidf_ridge") and reloaded.blend_scale_.shape == (4,)
 
 
 def test_training_keeps_the_average_of_the_best_validation_epochs(mmlu_slice):
@@ -186,5 +186,18 @@ def test_training_keeps_the_average_of_the_best_validation_epochs(mmlu_slice):
         build_router("ragrouter", {"early_stopping": "train_loss"})
     with pytest.raises(ValueError, match="unknown experts"):
         build_router("ragrouter", {"experts": ["gbm"]})
-    with pytest.raises(ValueError, match="network_weight"):
-        build_router("ragrouter", {"experts": [], "network_weight": 0.0})
+    with pytest.raises(ValueError, match="nothing else is blended"):
+        build_router("ragrouter", {"experts": [], "network_weight": 0.0, "retrieval": False})
+    with pytest.raises(ValueError, match="must not be negative"):
+        build_router("ragrouter", {"neighbour_weight": -1.0})
+
+
+def test_the_neighbour_component_is_the_leave_one_out_mean_gain_of_the_k_neighbours(mmlu_slice):
+    prompts, gain, _, features = mmlu_slice
+    train = TrainingSet(Queries(prompts, features=features), gain, 0.0)
+    router = build_router("ragrouter", {**FAST, "epochs": 1, "experts": [], "network_weight": 0.0}).fit(train)
+    sims, positions = search(router.index_, features.pooled, router.config.k, exclude_self=True)
+    mean_gain = neighbour_features(sims, positions, gain, 0.0)[:, MEAN_GAIN_COLUMN]
+    scores = router.score_training(train)  # the neighbours alone: a monotone function of their mean gain
+    order = np.argsort(mean_gain, kind="stable")
+    assert np.all(np.diff(scores[order]) >= -1e-12) and scores.std() > 0.01

@@ -13,6 +13,7 @@ import numpy as np
 TOPS = (5, 20)
 RAW_NEIGHBOURS = 10
 MIN_K = max(*TOPS, RAW_NEIGHBOURS)
+MEAN_GAIN_COLUMN = 2 * len(TOPS)  # the similarity-weighted mean gain over all k (the knn router's score)
 
 
 def feature_count() -> int:

@@ -1,13 +1,14 @@
 """RAGRouter: encoder token states and GraphSAGE-encoded dependency parses fused by cross-modal
 attention, plus what the FAISS neighbours' labels say, scored by a head trained on the gain,
-blended with linear experts of the gain.
+blended with linear experts of the gain and the neighbours' mean gain.
 
 The encoder is frozen (its token states are computed once per record set); the graph
 encoder, fusion, retrieval projection and head train with early stopping on a validation
 split of the training queries. The final score averages the network's logit with the linear
-experts' predictions (ridge on the embedding, ridge on TF-IDF n-grams), each standardised on
-the validation split, where all of them are honest (cross-fitted for the experts). Raw
-prompts route end to end: parse, encode, retrieve, score.
+experts' predictions (ridge on the embedding, ridge on TF-IDF n-grams) and the k neighbours'
+similarity-weighted mean gain, each standardised on the validation split, where all of them
+are honest (cross-fitted experts, leave-one-out neighbours). Raw prompts route end to end:
+parse, encode, retrieve, score.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ragrouter.evaluation.metrics import apgr_of_gains
-from ragrouter.features.neighbours import MIN_K, feature_count, neighbour_features
+from ragrouter.features.neighbours import MEAN_GAIN_COLUMN, MIN_K, feature_count, neighbour_features
 from ragrouter.features.query_features import FeatureConfig, QueryFeatures, extract_features
 from ragrouter.features.semantic import DEFAULT_ENCODER
 from ragrouter.features.syntax import SyntaxConfig, dep_vocabulary, pos_vocabulary
@@ -73,9 +74,12 @@ class RAGRouterConfig(Architecture, RouterConfig):
     weight_decay: float = 1e-4
     validation_fraction: float = 0.1
     seed: int = 0
-    # linear experts blended with the network ([] = the network alone), each with weight 1
+    # blended with the network's logit: linear experts (each with weight 1) and the k neighbours'
+    # similarity-weighted mean gain (`neighbour_weight`; not blended without retrieval);
+    # `experts: []` and `neighbour_weight: 0` leave the network alone
     experts: list[str] = field(default_factory=lambda: list(EXPERTS))
     network_weight: float = 1.0
+    neighbour_weight: float = 1.0
     tfidf_alpha: float = 10.0
     expert_folds: int = 5  # cross-fitting folds for the experts' honest training predictions
 
@@ -92,10 +96,16 @@ class RAGRouterConfig(Architecture, RouterConfig):
         unknown = set(self.experts) - set(EXPERTS)
         if unknown:
             raise ValueError(f"unknown experts {sorted(unknown)}; known: {list(EXPERTS)}")
-        if self.network_weight < 0 or (self.network_weight == 0 and not self.experts):
-            raise ValueError(f"network_weight must be > 0 without experts and never negative, got {self.network_weight}")
+        if min(self.network_weight, self.neighbour_weight) < 0:
+            raise ValueError(f"network_weight and neighbour_weight must not be negative, got {self.network_weight}, {self.neighbour_weight}")
+        if self.network_weight == 0 and not self.experts and not self.blends_neighbours:
+            raise ValueError("network_weight is 0 and nothing else is blended (no experts, no neighbours)")
         if self.expert_folds < 2:
             raise ValueError(f"expert_folds must be at least 2, got {self.expert_folds}")
+
+    @property
+    def blends_neighbours(self) -> bool:
+        return self.retrieval and self.neighbour_weight > 0
 
     @property
     def features(self) -> FeatureConfig:
@@ -115,7 +125,7 @@ class RAGRouter(Router):
     averaged_epochs_: list[int]  # the epochs whose weights the final net averages
     experts_: LinearExperts
     expert_training_: np.ndarray  # (n train, experts) cross-fitted predictions
-    blend_mean_: np.ndarray  # per component (network logit, then experts): standardisation
+    blend_mean_: np.ndarray  # per component (network logit, neighbours' mean gain, experts): standardisation
     blend_scale_: np.ndarray
 
     def query_features(self, queries: Queries) -> QueryFeatures:
@@ -188,22 +198,28 @@ class RAGRouter(Router):
         # the blend's scales come from the validation split (all training queries without one)
         rows = val if n_val else np.arange(len(self.gain_))
         logits = self._logits(val_batches if n_val else self._collated(features, rows, retrieval), len(rows))
-        self._fit_experts(train, features, rows, logits.double().numpy())
+        self._fit_blend(train, features, rows, logits.double().numpy(), retrieval[rows])
         return self
 
-    def _fit_experts(self, train: TrainingSet, features: QueryFeatures, rows: np.ndarray, logits: np.ndarray) -> None:
+    def _fit_blend(self, train: TrainingSet, features: QueryFeatures, rows: np.ndarray, logits: np.ndarray, retrieval: np.ndarray) -> None:
         """Experts on all training queries, their cross-fitted predictions, and each blend
-        component's mean and spread over `rows`, whose network `logits` are given."""
+        component's mean and spread over `rows`, whose network `logits` and (leave-one-out)
+        `retrieval` features are given."""
         cfg, prompts = self.config, list(train.queries.prompts)
         self.experts_ = LinearExperts.fit(cfg.experts, prompts, features.pooled, self.gain_, cfg.tfidf_alpha)
         self.expert_training_ = cross_fitted(cfg.experts, prompts, features.pooled, self.gain_, cfg.tfidf_alpha, cfg.expert_folds, cfg.seed)
-        components = np.column_stack([logits, self.expert_training_[rows]])
+        components = self._components(logits, retrieval, self.expert_training_[rows])
         self.blend_mean_, self.blend_scale_ = components.mean(0), components.std(0).clip(min=1e-9)
 
-    def _blend(self, logits: np.ndarray, expert_predictions: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def _components(logits: np.ndarray, retrieval: np.ndarray, expert_predictions: np.ndarray) -> np.ndarray:
+        return np.column_stack([logits, retrieval[:, MEAN_GAIN_COLUMN], expert_predictions])
+
+    def _blend(self, components: np.ndarray) -> np.ndarray:
         """sigmoid of the weighted mean of the standardised components: a monotone P(strong)."""
-        z = (np.column_stack([logits, expert_predictions]) - self.blend_mean_) / self.blend_scale_
-        weights = np.array([self.config.network_weight] + [1.0] * expert_predictions.shape[1])
+        cfg = self.config
+        z = (components - self.blend_mean_) / self.blend_scale_
+        weights = np.array([cfg.network_weight, cfg.neighbour_weight if cfg.blends_neighbours else 0.0] + [1.0] * len(cfg.experts))
         return 1.0 / (1.0 + np.exp(-(z @ weights) / weights.sum()))
 
     def _quality(self, record: dict[str, float]) -> float:
@@ -239,21 +255,22 @@ class RAGRouter(Router):
                 logits[positions] = self.net_(batch)
         return logits
 
-    def _network_logits(self, features: QueryFeatures, exclude_self: bool) -> np.ndarray:
-        batches = self._collated(features, np.arange(len(features)), self._retrieval(features, exclude_self))
-        return self._logits(batches, len(features)).double().numpy()
+    def _blended(self, features: QueryFeatures, exclude_self: bool, expert_predictions: np.ndarray) -> np.ndarray:
+        retrieval = self._retrieval(features, exclude_self)
+        logits = self._logits(self._collated(features, np.arange(len(features)), retrieval), len(features))
+        return self._blend(self._components(logits.double().numpy(), retrieval, expert_predictions))
 
     def score(self, queries: Queries) -> np.ndarray:
         if not len(queries):
             return np.zeros(0)
         features = self.query_features(queries)
-        return self._blend(self._network_logits(features, exclude_self=False), self.experts_.predict(list(queries.prompts), features.pooled))
+        return self._blended(features, exclude_self=False, expert_predictions=self.experts_.predict(list(queries.prompts), features.pooled))
 
     def score_training(self, train: TrainingSet) -> np.ndarray:
         """Leave-one-out retrieval and cross-fitted experts: no training query sees its own label."""
         if len(train.queries) != len(self.expert_training_):
             raise ValueError(f"score_training takes the {len(self.expert_training_)} queries the router was fitted on, got {len(train.queries)}")
-        return self._blend(self._network_logits(self.query_features(train.queries), exclude_self=True), self.expert_training_)
+        return self._blended(self.query_features(train.queries), exclude_self=True, expert_predictions=self.expert_training_)
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         arrays = {f"net.{name}": tensor.detach().numpy() for name, tensor in self.net_.state_dict().items()}
