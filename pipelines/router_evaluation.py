@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from ragrouter.data.fingerprint import fingerprint_sources
-from ragrouter.features.semantic import DEFAULT_ENCODER
+from ragrouter.features.embeddings import pooled_equals_encoding
+from ragrouter.features.semantic import DEFAULT_ENCODER, Encoder
 from ragrouter.routers.registry import build_router, with_encoder
 from ragrouter.splits import DEFAULT_PROTOCOLS
 from steps import (
@@ -48,9 +49,9 @@ def evaluate_router_set(
     records, _ = validate_data(records, max_prompt_chars=max_prompt_chars)
     make_labels(records, label_threshold=label_threshold)
     splits = make_splits(records, protocols=protocols)
-    embeddings = embed_prompts(records, encoder=encoder)
-    index = build_index(embeddings)
     features = feature_sets(records, configs)
+    embeddings = embed_prompts(records, encoder=encoder, features=embeddings_source(features, configs, encoder))
+    index = build_index(embeddings)
     scores = [
         score_out_of_fold(
             records,
@@ -95,3 +96,12 @@ def feature_sets(records: Any, configs: dict[str, dict[str, Any]]) -> dict[str, 
             )
         features[name] = by_identity[wanted.identity]
     return features
+
+
+def embeddings_source(features: dict[str, Any], configs: dict[str, dict[str, Any]], encoder: dict[str, Any]) -> Any | None:
+    """A feature set whose pooled vectors are the pipeline's embeddings, if any: then the
+    encoder runs once over the records (for RAGRouter's token states) instead of twice."""
+    for name, output in features.items():
+        if pooled_equals_encoding(build_router(name, configs[name]).config.features.encoder_identity, Encoder(**encoder)):
+            return output
+    return None

@@ -115,6 +115,10 @@ def test_small_config_trains_evaluates_and_registers_a_champion(tmp_path):
     assert mlflow_run.data.params["router.fusion"] == "attention" and mlflow_run.data.params["router.k"] == "20"
     features = run.steps["extract_features"].outputs["query_features"][0].load()
     assert features.ids == run.steps["validate_data"].outputs["validated_records"][0].load().frame["id"].tolist()
+    # the encoder ran once: the embeddings are the features' pooled vectors
+    embedding_step = run.steps["embed_prompts"]
+    assert embedding_step.run_metadata["source"] == "query_features"
+    assert np.array_equal(embedding_step.outputs["prompt_embeddings"][0].load().vectors, features.pooled)
 
     # The registered pyfunc scores raw prompts as the trained bundle artifact does.
     bundle: RouterBundle = run.steps["train_router"].outputs["router_bundle"][0].load()

@@ -3,6 +3,7 @@ trained router on a real MMLU slice (real spaCy, real encoder, real FAISS, real 
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import mlflow
@@ -13,10 +14,13 @@ import torch
 
 from ragrouter.bundle import RouterBundle
 from ragrouter.data.ingest import ingest_sources
+from ragrouter.data.records import RoutingRecords
 from ragrouter.data.sources import SourceConfig
 from ragrouter.evaluation.metrics import summarize
+from ragrouter.features.embeddings import embeddings_from_features
 from ragrouter.features.neighbours import MEAN_GAIN_COLUMN, feature_count, neighbour_features
 from ragrouter.features.query_features import FeatureConfig, QueryFeatures, extract_features
+from ragrouter.features.semantic import Encoder
 from ragrouter.features.syntax import align_to_tokens, dep_vocabulary, parse_graphs, pos_vocabulary
 from ragrouter.labels import gains
 from ragrouter.models.fusion import CrossModalFusion
@@ -127,11 +131,18 @@ def mmlu_slice(routellm_data: Path) -> tuple[list[str], np.ndarray, pd.DataFrame
 
 
 def test_features_match_the_sentence_embeddings_and_slice_by_row(mmlu_slice):
-    from ragrouter.features.semantic import Encoder
-
-    prompts, _, _, features = mmlu_slice
-    expected = Encoder(max_seq_length=128).encode(prompts[:20])
-    np.testing.assert_allclose(features.pooled[:20], expected, atol=2e-3)
+    prompts, _, frame, features = mmlu_slice
+    encoder = Encoder(max_seq_length=128)
+    expected = encoder.encode(prompts)
+    np.testing.assert_allclose(features.pooled, expected, atol=1e-5)
+    # so the pipeline takes its embeddings from the features, for the records they were made from
+    records = RoutingRecords(frame)
+    with_ids = dataclasses.replace(features, ids=frame["id"].tolist())
+    np.testing.assert_allclose(embeddings_from_features(records, with_ids, encoder).vectors, expected, atol=1e-5)
+    with pytest.raises(ValueError, match="do not hold"):
+        embeddings_from_features(records, with_ids, Encoder(max_seq_length=256))
+    with pytest.raises(ValueError, match="other records"):
+        embeddings_from_features(records, dataclasses.replace(features, ids=frame["id"].tolist()[::-1]), encoder)
     part = features.subset([3, 1])
     assert np.array_equal(part.query(0)["edges"], features.query(3)["edges"])
     assert np.array_equal(part.query(1)["token_states"], features.query(1)["token_states"])

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ragrouter.data.records import RoutingRecords
-from ragrouter.features.semantic import Encoder
+from ragrouter.features.query_features import QueryFeatures
+from ragrouter.features.semantic import PACKAGED_ENCODERS, Encoder
 
 
 @dataclass
@@ -31,3 +32,21 @@ class Embeddings:
 def embed_records(records: RoutingRecords, encoder: Encoder, progress: bool = True) -> Embeddings:
     vectors = encoder.encode(records.prompts, progress=progress)
     return Embeddings(ids=records.frame["id"].tolist(), vectors=vectors, encoder=encoder)
+
+
+def pooled_equals_encoding(encoder_identity: str, encoder: Encoder) -> bool:
+    """Whether RAGRouter's pooled vectors from `encoder_identity` are `encoder.encode`'s vectors:
+    the same encoder and length, and one whose sentence pooling is known to be the mean of the
+    token states, L2-normalised (the packaged ones; a hub encoder may pool otherwise)."""
+    return encoder.name in PACKAGED_ENCODERS and encoder_identity == encoder.identity
+
+
+def embeddings_from_features(records: RoutingRecords, features: QueryFeatures, encoder: Encoder) -> Embeddings:
+    """The pipeline's embeddings taken from RAGRouter's features (equal to `encoder.encode` to
+    ~1e-7), so the encoder runs over the records once instead of twice."""
+    if not pooled_equals_encoding(features.encoder_identity, encoder):
+        raise ValueError(f"features from {features.encoder_identity} do not hold {encoder.identity}'s sentence embeddings")
+    ids = records.frame["id"].tolist()
+    if features.ids != ids:
+        raise ValueError("the features were extracted from other records (their ids differ)")
+    return Embeddings(ids=ids, vectors=np.ascontiguousarray(features.pooled, dtype=np.float32), encoder=encoder)

@@ -42,7 +42,12 @@ class FeatureConfig:
 
     @property
     def identity(self) -> str:
-        return f"{self.encoder}@{self.max_tokens}|{self.syntax.identity}"
+        return f"{self.encoder_identity}|{self.syntax.identity}"
+
+    @property
+    def encoder_identity(self) -> str:
+        """What determines the token states and pooled vectors (as `Encoder.identity`)."""
+        return f"{self.encoder}@{self.max_tokens}"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,6 +67,10 @@ class QueryFeatures:
 
     def __len__(self) -> int:
         return len(self.arrays["pooled"])
+
+    @property
+    def encoder_identity(self) -> str:
+        return self.identity.split("|")[0]
 
     @property
     def pooled(self) -> np.ndarray:

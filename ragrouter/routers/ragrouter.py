@@ -65,7 +65,7 @@ class RAGRouterConfig(Architecture, RouterConfig):
     k: int = 50
     target: Literal["binary", "graded"] = "graded"  # gain > t, or (gain + 1) / 2 as a soft label
     epochs: int = 30
-    patience: int = 4
+    patience: int = 2  # 4 gave the same out-of-fold APGR on all four protocols in 50% more time
     # what early stopping watches: validation APGR (what routing is judged on) or loss
     early_stopping: Literal["val_apgr", "val_loss"] = "val_apgr"
     average_checkpoints: int = 3  # the final weights average the best epochs' (1 = best only)
