@@ -60,6 +60,18 @@ def test_champion_moves_only_to_a_version_at_least_as_good():
     assert MlflowClient().get_model_version(name, v2).tags["promotion"].startswith("P1.APGR 0.5500 <")
 
 
+def test_a_version_missing_from_the_store_fails_clearly_and_moves_no_alias(tmp_path):
+    name = "promotion-missing-version"
+    v1 = _register(name, 1, 0.60)
+    _promote(name, v1, 0.60)
+    with pytest.raises(LookupError, match=r"version 7 is not in the MLflow registry at .*enable_cache: false"):
+        _promote(name, "7", 0.90)  # e.g. a cached registration from a store since deleted
+    assert _alias(name, CHAMPION) == v1
+    # a registry that has never heard of the model: same error, nothing created
+    with pytest.raises(LookupError, match="'never-registered' version 1 is not in"):
+        _promote("never-registered", "1", 0.90)
+
+
 def test_a_champion_from_another_split_is_re_evaluated_on_this_one():
     name = "promotion-other-split"
     v1 = _register(name, 1, 0.70, split="old")

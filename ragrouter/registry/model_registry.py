@@ -66,6 +66,19 @@ def current_champion(model_name: str) -> Any | None:
         return None
 
 
+def require_version(model_name: str, version: str) -> None:
+    """Fail clearly when `version` is not in this store: a cached registration from a run
+    against a store since deleted or replaced names a version this registry never had."""
+    try:
+        MlflowClient().get_model_version(model_name, version)
+    except MlflowException as error:
+        raise LookupError(
+            f"model {model_name!r} version {version} is not in the MLflow registry at {mlflow.get_tracking_uri()}: "
+            "it was registered by an earlier run into a store that has since been deleted or replaced. "
+            "Re-run with `steps: {register_router: {enable_cache: false}}` in the run config to register again."
+        ) from error
+
+
 def decide_promotion(
     model_name: str,
     version: str,
@@ -80,6 +93,7 @@ def decide_promotion(
     When the champion was evaluated on another split, `reevaluate_champion(champion_version)`
     scores the champion's recipe on this run's split, so the comparison is like for like.
     """
+    require_version(model_name, version)
     champion = current_champion(model_name)
     if champion is None:
         return PromotionDecision(CHAMPION, "no champion yet", candidate_metric, None, None)
