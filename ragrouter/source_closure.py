@@ -29,18 +29,10 @@ def _module_file(name: str) -> Path | None:
     return None
 
 
-def _module_name(path: Path) -> str:
-    relative = path.relative_to(LIBRARY_ROOT.parent).with_suffix("")
-    parts = relative.parts[:-1] if relative.name == "__init__" else relative.parts
-    return ".".join(parts)
-
-
 def _imported_names(path: Path) -> set[str]:
     """Dotted names `path` imports, with `from a import b` read as both `a` and `a.b`."""
-    inside_library = path.resolve().is_relative_to(LIBRARY_ROOT)
-    package = _module_name(path).split(".") if inside_library else []
-    if inside_library and path.name != "__init__.py":
-        package = package[:-1]
+    folder = path.resolve().parent  # the package relative imports start from
+    package = list(folder.relative_to(LIBRARY_ROOT.parent).parts) if folder.is_relative_to(LIBRARY_ROOT) else []
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.Import):
