@@ -26,7 +26,8 @@ class EmbeddingsMaterializer(LocalDirectoryMaterializer):
     def read(self, directory: Path, data_type: Type[Any]) -> Embeddings:
         meta = json.loads((directory / "meta.json").read_text())
         vectors = load_file(str(directory / "vectors.safetensors"))["vectors"]
-        return Embeddings(meta["ids"], vectors, Encoder(**meta["encoder"]))
+        # artifacts written before encoders had a dtype were computed in float32
+        return Embeddings(meta["ids"], vectors, Encoder(**{"dtype": "float32", **meta["encoder"]}))
 
     def extract_metadata(self, data: Embeddings) -> dict[str, Any]:
         return {"rows": len(data.ids), "dimension": int(data.vectors.shape[1]), "encoder": data.encoder.identity}

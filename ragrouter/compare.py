@@ -21,7 +21,7 @@ from ragrouter.evaluation.metrics import evaluate_scores
 from ragrouter.evaluation.out_of_fold import out_of_fold_scores
 from ragrouter.evaluation.report import write_report
 from ragrouter.features.embeddings import embed_records
-from ragrouter.features.semantic import DEFAULT_ENCODER, Encoder
+from ragrouter.features.semantic import DEFAULT_ENCODER, DEFAULT_ENCODER_DTYPE, ENCODER_DTYPES, Encoder
 from ragrouter.routers.registry import router_names, with_encoder
 from ragrouter.splits import ProtocolConfig, make_splits
 
@@ -50,7 +50,7 @@ def compare(
     records, _ = ingest_sources(sources)
     splits = make_splits(records, [ProtocolConfig(d, "kfold", d, folds=folds) for d in datasets])
     embeddings = embed_records(records, encoder)
-    encoder_settings = {"name": encoder.name, "max_seq_length": encoder.max_seq_length}
+    encoder_settings = {"name": encoder.name, "max_seq_length": encoder.max_seq_length, "dtype": encoder.dtype}
     scores = pd.concat(
         [out_of_fold_scores(s, with_encoder(s, {}, encoder_settings), records, splits, embeddings) for s in strategies],
         ignore_index=True,
@@ -68,10 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", type=Path, default=Path("data/routellm"))
     parser.add_argument("--encoder", default=DEFAULT_ENCODER)
     parser.add_argument("--max-seq-length", type=int, default=256)
+    parser.add_argument("--encoder-dtype", choices=ENCODER_DTYPES, default=DEFAULT_ENCODER_DTYPE)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--sample-fraction", type=float, default=None, help="a deterministic sample, for quick runs")
     args = parser.parse_args(argv)
-    encoder = Encoder(args.encoder, max_seq_length=args.max_seq_length)
+    encoder = Encoder(args.encoder, max_seq_length=args.max_seq_length, dtype=args.encoder_dtype)
     try:
         table = compare(
             args.datasets, args.strategies, args.output_dir, args.data_root, encoder, args.folds, args.sample_fraction

@@ -35,6 +35,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(_STATE, ignore_errors=True)
 
 
+@pytest.fixture(autouse=True)
+def _torch_threads_restored():
+    """A served RAGRouter pins torch's threads when it loads; the next test has the default again."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def state_dir() -> Path:
     return _STATE

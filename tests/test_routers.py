@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -7,8 +8,10 @@ import pytest
 import yaml
 
 from ragrouter.bundle import RouterBundle, calibrate_threshold
+from ragrouter.features.semantic import Encoder
 from ragrouter.retrieval import build_index, search
 from ragrouter.routers import ROUTERS, Queries, Router, TrainingSet, build_router, load_router, register_router
+from ragrouter.routers.registry import with_encoder
 
 
 def _unit(rng: np.random.Generator, n: int, d: int = 16) -> np.ndarray:
@@ -73,6 +76,12 @@ def test_saved_router_scores_the_same_after_loading(tmp_path):
     queries = Queries(["a", "b"], _unit(np.random.default_rng(3), 2))
     np.testing.assert_allclose(loaded.score(queries), router.score(queries))
     assert loaded.config == router.config and not list(tmp_path.rglob("*.pkl"))
+    # a router saved before encoders had a dtype encoded in float32, and is served that way
+    meta_file = tmp_path / "knn" / "router.json"
+    meta = json.loads(meta_file.read_text())
+    del meta["config"]["encoder_dtype"]
+    meta_file.write_text(json.dumps(meta))
+    assert load_router(tmp_path / "knn").encoder.dtype == "float32" and router.encoder.dtype == "bfloat16"
 
 
 def test_registry_rejects_duplicates_and_unknown_names_and_fields():
@@ -83,6 +92,19 @@ def test_registry_rejects_duplicates_and_unknown_names_and_fields():
     with pytest.raises(ValueError, match="unknown fields"):
         build_router("knn", {"kk": 3})
     assert {"random", "knn"} <= set(ROUTERS)
+
+
+def test_the_pipelines_encoder_settings_reach_every_router_that_encodes():
+    pipeline_encoder = {"name": "all-MiniLM-L6-v2", "max_seq_length": 128, "batch_size": 8, "dtype": "float32"}
+    knn = build_router("knn", with_encoder("knn", {}, pipeline_encoder))
+    assert knn.encoder.identity == Encoder(max_seq_length=128, dtype="float32").identity
+    ragrouter = build_router("ragrouter", with_encoder("ragrouter", {}, pipeline_encoder))
+    assert ragrouter.config.features.encoder_identity.endswith("/float32")
+    own = build_router("knn", with_encoder("knn", {"encoder_dtype": "bfloat16"}, pipeline_encoder))
+    assert own.encoder.dtype == "bfloat16"  # a router's own setting wins
+    for bad in (lambda: Encoder(dtype="float16"), lambda: build_router("ragrouter", {"encoder_dtype": "half"})):
+        with pytest.raises(ValueError, match="encoder dtype must be one of"):
+            bad()
 
 
 def test_threshold_routes_the_requested_share_of_training_traffic(tmp_path):

@@ -36,14 +36,15 @@ def embed_records(records: RoutingRecords, encoder: Encoder, progress: bool = Tr
 
 def pooled_equals_encoding(encoder_identity: str, encoder: Encoder) -> bool:
     """Whether RAGRouter's pooled vectors from `encoder_identity` are `encoder.encode`'s vectors:
-    the same encoder and length, and one whose sentence pooling is known to be the mean of the
-    token states, L2-normalised (the packaged ones; a hub encoder may pool otherwise)."""
+    the same encoder, length and dtype, and one whose sentence pooling is known to be the mean of
+    the token states, L2-normalised (the packaged ones; a hub encoder may pool otherwise). Equal
+    up to the dtype's rounding: 1e-7 in float32, 1e-3 in bfloat16 (batches pad differently)."""
     return encoder.name in PACKAGED_ENCODERS and encoder_identity == encoder.identity
 
 
 def embeddings_from_features(records: RoutingRecords, features: QueryFeatures, encoder: Encoder) -> Embeddings:
-    """The pipeline's embeddings taken from RAGRouter's features (equal to `encoder.encode` to
-    ~1e-7), so the encoder runs over the records once instead of twice."""
+    """The pipeline's embeddings taken from RAGRouter's features (`encoder.encode`'s vectors, see
+    `pooled_equals_encoding`), so the encoder runs over the records once instead of twice."""
     if not pooled_equals_encoding(features.encoder_identity, encoder):
         raise ValueError(f"features from {features.encoder_identity} do not hold {encoder.identity}'s sentence embeddings")
     ids = records.frame["id"].tolist()

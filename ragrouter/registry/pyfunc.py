@@ -43,6 +43,7 @@ class RouterModel(mlflow.pyfunc.PythonModel):
         from ragrouter.bundle import RouterBundle
 
         self.bundle = RouterBundle.load(Path(context.artifacts["bundle"]))
+        self.bundle.router.prepare_serving()
         self.models = self.bundle.metadata.get("models", {"strong": "strong", "weak": "weak"})
 
     def predict(self, context, model_input, params=None):  # no type hints: MLflow would read them as a schema

@@ -17,7 +17,7 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 from ragrouter.features.query_features import QueryFeatures
-from ragrouter.features.semantic import DEFAULT_ENCODER, Encoder
+from ragrouter.features.semantic import DEFAULT_ENCODER, DEFAULT_ENCODER_DTYPE, Encoder, encoder_torch_dtype
 
 
 @dataclass
@@ -96,6 +96,9 @@ class Router(ABC):
         """
         return self.score(train.queries)
 
+    def prepare_serving(self) -> None:
+        """Process settings for routing requests one by one, set when a served model loads."""
+
     def score_prompts(self, prompts: Sequence[str]) -> np.ndarray:
         return self.score(Queries(list(prompts)))
 
@@ -127,6 +130,10 @@ class EmbeddingRouterConfig(RouterConfig):
     encoder: str = DEFAULT_ENCODER
     max_seq_length: int = 256
     batch_size: int = 64
+    encoder_dtype: str = DEFAULT_ENCODER_DTYPE
+
+    def __post_init__(self) -> None:
+        encoder_torch_dtype(self.encoder_dtype)
 
 
 class EmbeddingRouter(Router):
@@ -136,7 +143,8 @@ class EmbeddingRouter(Router):
 
     @property
     def encoder(self) -> Encoder:
-        return Encoder(self.config.encoder, batch_size=self.config.batch_size, max_seq_length=self.config.max_seq_length)
+        cfg = self.config
+        return Encoder(cfg.encoder, batch_size=cfg.batch_size, max_seq_length=cfg.max_seq_length, dtype=cfg.encoder_dtype)
 
 
 def load_router(directory: Path) -> Router:
@@ -144,7 +152,10 @@ def load_router(directory: Path) -> Router:
     from ragrouter.routers.registry import build_router
 
     meta = json.loads((directory / "router.json").read_text())
-    router = build_router(meta["router"], meta["config"])
+    config = meta["config"]
+    if "encoder" in config and "encoder_dtype" not in config:
+        config = {**config, "encoder_dtype": "float32"}  # saved before encoders had a dtype
+    router = build_router(meta["router"], config)
     state_file = directory / "state.safetensors"
     arrays = load_file(str(state_file)) if state_file.exists() else {}
     router.load_state(arrays, directory)

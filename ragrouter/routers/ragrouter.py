@@ -26,8 +26,8 @@ from tqdm.auto import tqdm
 
 from ragrouter.evaluation.metrics import apgr_of_gains
 from ragrouter.features.neighbours import MEAN_GAIN_COLUMN, MIN_K, feature_count, neighbour_features
-from ragrouter.features.query_features import FeatureConfig, QueryFeatures, extract_features
-from ragrouter.features.semantic import DEFAULT_ENCODER
+from ragrouter.features.query_features import FeatureConfig, QueryFeatures, extract_features, leave_a_core_for_the_parser
+from ragrouter.features.semantic import DEFAULT_ENCODER, DEFAULT_ENCODER_DTYPE, encoder_torch_dtype
 from ragrouter.features.syntax import SyntaxConfig, dep_vocabulary, pos_vocabulary
 from ragrouter.models.linear_experts import EXPERTS, LinearExperts, cross_fitted
 from ragrouter.models.ragrouter_net import Architecture, InputSizes, NetBatch, RAGRouterNet
@@ -59,6 +59,7 @@ class RAGRouterConfig(Architecture, RouterConfig):
     """Features, retrieval and training settings; the network's fields come from Architecture."""
 
     encoder: str = DEFAULT_ENCODER
+    encoder_dtype: str = DEFAULT_ENCODER_DTYPE
     max_tokens: int = 256
     max_parse_chars: int = 2000  # longer prompts are parsed on their start only
     max_nodes: int = 256
@@ -102,6 +103,7 @@ class RAGRouterConfig(Architecture, RouterConfig):
             raise ValueError("network_weight is 0 and nothing else is blended (no experts, no neighbours)")
         if self.expert_folds < 2:
             raise ValueError(f"expert_folds must be at least 2, got {self.expert_folds}")
+        encoder_torch_dtype(self.encoder_dtype)
 
     @property
     def blends_neighbours(self) -> bool:
@@ -109,7 +111,8 @@ class RAGRouterConfig(Architecture, RouterConfig):
 
     @property
     def features(self) -> FeatureConfig:
-        return FeatureConfig(self.encoder, self.max_tokens, syntax=SyntaxConfig(max_chars=self.max_parse_chars, max_nodes=self.max_nodes))
+        syntax = SyntaxConfig(max_chars=self.max_parse_chars, max_nodes=self.max_nodes)
+        return FeatureConfig(self.encoder, self.max_tokens, syntax=syntax, encoder_dtype=self.encoder_dtype)
 
 
 @register_router("ragrouter")
@@ -134,6 +137,9 @@ class RAGRouter(Router):
             return queries.features
         queries.features = extract_features(queries.prompts, self.config.features)
         return queries.features
+
+    def prepare_serving(self) -> None:
+        leave_a_core_for_the_parser()
 
     def fit(self, train: TrainingSet) -> Self:
         cfg = self.config
@@ -178,6 +184,7 @@ class RAGRouter(Router):
                 losses.append(loss.item())
             record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses))}
             if n_val:
+                self.net_.eval()
                 logits = self._logits(val_batches, n_val)
                 record["val_loss"] = float(loss_fn(logits, targets[val]))
                 record["val_apgr"] = apgr_of_gains(logits.numpy(), self.gain_[val])
@@ -248,7 +255,7 @@ class RAGRouter(Router):
         return [(chunk, NetBatch.collate(features, rows[chunk], retrieval)) for chunk in chunks]
 
     def _logits(self, batches: list[tuple[np.ndarray, NetBatch]], n_rows: int) -> torch.Tensor:
-        self.net_.eval()
+        """The network's logits in eval mode (set after each training epoch and on loading)."""
         logits = torch.zeros(n_rows)
         with torch.inference_mode():
             for positions, batch in batches:

@@ -29,7 +29,7 @@ import numpy as np
 from safetensors.torch import load_file, save_file
 
 from ragrouter.evaluation.metrics import apgr_of_gains
-from ragrouter.features.semantic import DEFAULT_ENCODER, Encoder
+from ragrouter.features.semantic import DEFAULT_ENCODER, DEFAULT_ENCODER_DTYPE, Encoder
 from ragrouter.labels import strong_needed
 from ragrouter.pretrained import pretrained_source
 from ragrouter.retrieval import build_index, load_index, save_index, search
@@ -48,6 +48,7 @@ NEIGHBOUR_LABELS = {True: " -> large needed\n", False: " -> small suffices\n"}
 @dataclass
 class RAGRouterLLMConfig(CausalLLMRouterConfig):
     encoder: str = DEFAULT_ENCODER  # sentence embeddings for retrieval
+    encoder_dtype: str = DEFAULT_ENCODER_DTYPE
     k: int = 3  # neighbours in the prompt; 0 = no retrieved context
     neighbour_tokens: int = 48  # each neighbour's text is cut to this many tokens
     max_length: int = 512
@@ -89,7 +90,7 @@ class RAGRouterLLM(CausalLLMRouter):
 
     @property
     def encoder(self) -> Encoder:
-        return Encoder(self.config.encoder)
+        return Encoder(self.config.encoder, dtype=self.config.encoder_dtype)
 
     def fit(self, train: TrainingSet) -> Self:
         import torch

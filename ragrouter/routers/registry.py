@@ -46,6 +46,10 @@ def router_names() -> list[str]:
     return sorted(ROUTERS)
 
 
+# the pipeline's encoder settings -> the router config fields that take them under another name
+ENCODER_FIELDS = {"name": "encoder", "dtype": "encoder_dtype"}
+
+
 def with_encoder(name: str, config: dict[str, Any] | None, encoder: dict[str, Any]) -> dict[str, Any]:
     """The router's config with the pipeline's encoder settings, for routers that embed prompts.
 
@@ -56,8 +60,9 @@ def with_encoder(name: str, config: dict[str, Any] | None, encoder: dict[str, An
     registry_name, _ = resolve_entry(name, config)
     known = {f.name for f in dataclasses.fields(ROUTERS[registry_name].config_class)} if registry_name in ROUTERS else set()
     shared = {key: value for key, value in encoder.items() if key in known and key != "batch_size"}
-    if "name" in encoder and "encoder" in known:
-        shared["encoder"] = encoder["name"]
+    for key, field_name in ENCODER_FIELDS.items():
+        if key in encoder and field_name in known:
+            shared[field_name] = encoder[key]
     return {**shared, **(config or {})}
 
 
