@@ -73,7 +73,7 @@ def main() -> int:
     from ragrouter.features.syntax import parse_graphs
     from ragrouter.labels import gains
     from ragrouter.registry.model_registry import register_bundle
-    from ragrouter.registry.tracking import configure_tracking
+    from ragrouter.registry.tracking import configure_tracking, use_experiment
     from ragrouter.routers import Queries, TrainingSet, build_router
 
     if args.threads:
@@ -93,8 +93,7 @@ def main() -> int:
     batched = [prompts[i] for i in held_out[args.queries : args.queries + 4 * args.batch]]
 
     configure_tracking()
-    # registered models' files in the temporary store too, not in the project's ./mlruns
-    mlflow.set_experiment(experiment_id=mlflow.create_experiment("route-latency", artifact_location=(state / "artifacts").as_uri()))
+    use_experiment("route-latency")  # registered models' files beside the temporary store
     default_threads = torch.get_num_threads()
     models = {}
     for name, config in (("ragrouter", {}), ("knn", {"k": 50})):

@@ -89,3 +89,16 @@ def test_the_packaged_minilm_fine_tunes_offline():
     router = build_router("bert", {"batch_size": 16, "max_length": 16, "freeze_layers": 5})
     scores = router.fit(TrainingSet(Queries(prompts), gain)).score_prompts(["what is the capital city"])
     assert 0 <= scores[0] <= 1
+
+
+def test_bfloat16_autocast_scores_as_float32_does_to_its_precision(tiny_bert):
+    prompts, gain = _prompts(160, 0)
+    router = build_router("bert", _config(tiny_bert)).fit(TrainingSet(Queries(prompts), gain))
+    test_prompts = Queries(_prompts(80, 1)[0])
+    in_bfloat16 = router.score(test_prompts)
+    router.config.compute_dtype = "float32"
+    in_float32 = router.score(test_prompts)
+    assert not np.array_equal(in_bfloat16, in_float32)  # autocast really ran
+    np.testing.assert_allclose(in_bfloat16, in_float32, atol=0.02)
+    with pytest.raises(ValueError, match="compute_dtype must be one of"):
+        build_router("bert", {"compute_dtype": "float16"})

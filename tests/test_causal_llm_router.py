@@ -88,6 +88,8 @@ def test_label_targets_map_gain_to_label_tokens():
     np.testing.assert_array_equal(label_targets(gain, 0.0, "graded"), [0, 0, 1, 2])
     with pytest.raises(ValueError, match="label_scheme"):
         build_router("causal_llm", {"label_scheme": "five"})
+    with pytest.raises(ValueError, match="compute_dtype must be one of"):
+        build_router("causal_llm", {"compute_dtype": "float16"})
 
 
 @pytest.mark.parametrize("scheme", sorted(LABEL_TOKENS))
@@ -117,11 +119,15 @@ def test_prompt_ends_right_before_the_label_and_long_queries_keep_their_end(tiny
     assert "[Question]\nw0 " not in long and long.endswith(f"w22 w23{end}")  # the query's end survives
 
 
-def test_loss_reads_only_the_label_logits_at_the_last_position(trained):
-    """The training loss equals a hand-computed cross-entropy over the LM's own logits of the label
-    tokens at each prompt's last position, with prompts left-padded in one batch: no other position
-    or vocabulary entry enters it."""
+@pytest.mark.parametrize("compute_dtype, tolerance", [("float32", 1e-5), ("bfloat16", 3e-2)])
+def test_loss_reads_only_the_label_logits_at_the_last_position(trained, compute_dtype, tolerance, monkeypatch):
+    """The training loss equals a hand-computed cross-entropy over the LM's own float32 logits of
+    the label tokens at each prompt's last position, with prompts left-padded in one batch: no
+    other position or vocabulary entry enters it (exactly in float32, to bfloat16's precision
+    under autocast)."""
     import torch.nn.functional as F
+
+    monkeypatch.setattr(trained.config, "compute_dtype", compute_dtype)
 
     inputs = trained.encode(["w3 hard w4", "w1 w2 w5 w6 easy w7 w8 w9 w10 w11"])
     targets = torch.tensor([0, 1])
@@ -129,8 +135,8 @@ def test_loss_reads_only_the_label_logits_at_the_last_position(trained):
     with torch.no_grad():
         last = torch.stack([trained.model_(input_ids=torch.tensor([ids])).logits[0, -1] for ids in inputs])
         expected = F.cross_entropy(last[:, trained.label_ids], targets)
-        np.testing.assert_allclose(trained.loss(inputs, targets, rows).item(), expected.item(), rtol=1e-5)
-        np.testing.assert_allclose(trained.label_logits(inputs, rows).numpy(), last[:, trained.label_ids].numpy(), atol=1e-5)
+        np.testing.assert_allclose(trained.loss(inputs, targets, rows).item(), expected.item(), rtol=tolerance)
+        np.testing.assert_allclose(trained.label_logits(inputs, rows).numpy(), last[:, trained.label_ids].numpy(), atol=tolerance)
 
 
 def test_partial_fine_tuning_changes_only_the_top_layers_and_the_label_rows(tiny_model, trained):

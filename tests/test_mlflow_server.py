@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 from support import free_port, venv_env, wait_until_healthy
 from ragrouter.bundle import RouterBundle
 from ragrouter.registry.model_registry import CHAMPION, apply_promotion, decide_promotion, register_bundle
-from ragrouter.registry.tracking import configure_tracking
+from ragrouter.registry.tracking import configure_tracking, use_experiment
 from ragrouter.routers import build_router
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +44,7 @@ def test_register_promote_and_load_through_the_server(server_uri, monkeypatch):
     assert configure_tracking() == uri
     name = "ragrouter-on-server"
     bundle = RouterBundle(build_router("random", {"seed": 5}), 0.5, 0.5)
-    with mlflow.start_run():
+    with mlflow.start_run(experiment_id=use_experiment("tests")):
         version = register_bundle(bundle, name, {"P1.APGR": 0.6, "P1.split": "s"})
     decision = decide_promotion(name, version, "P1.APGR", "P1.split", 0.6, "s", lambda champion: 0.0)
     apply_promotion(name, version, decision)

@@ -27,7 +27,7 @@ from ragrouter.features.token_encoder import load_token_encoder, traced_token_st
 from ragrouter.labels import gains
 from ragrouter.models.fusion import CrossModalFusion
 from ragrouter.registry.model_registry import load_bundle, register_bundle
-from ragrouter.registry.tracking import configure_tracking
+from ragrouter.registry.tracking import configure_tracking, use_experiment
 from ragrouter.retrieval import build_index, search
 from ragrouter.routers import Queries, TrainingSet, build_router
 from ragrouter.routers.ragrouter import average_weights
@@ -193,7 +193,7 @@ def test_trained_ragrouter_beats_random_on_held_out_queries_and_round_trips_thro
     in_memory = router.score_prompts(held_out)  # raw prompts: parsed, encoded, retrieved, scored
     # the same up to bfloat16's rounding, which depends on how the encoder's batches are padded
     np.testing.assert_allclose(in_memory, scores[:12], atol=0.02)
-    with mlflow.start_run():
+    with mlflow.start_run(experiment_id=use_experiment("tests")):
         version = register_bundle(RouterBundle(router, 0.5, 0.5, {"models": {"strong": "big", "weak": "small"}}), "ragrouter-roundtrip", {})
     model = mlflow.pyfunc.load_model(f"models:/ragrouter-roundtrip/{version}")
     assert torch.get_num_threads() <= max(1, len(os.sched_getaffinity(0)) - 1)  # a core left to the parser

@@ -17,7 +17,7 @@ from ragrouter.registry.model_registry import (
     load_bundle,
     register_bundle,
 )
-from ragrouter.registry.tracking import configure_tracking
+from ragrouter.registry.tracking import configure_tracking, use_experiment
 from ragrouter.routers import build_router
 
 PROMPTS = ["What is 2+2?", "Prove Fermat's last theorem.", "Name a colour."]
@@ -26,7 +26,7 @@ PROMPTS = ["What is 2+2?", "Prove Fermat's last theorem.", "Name a colour."]
 def _register(model_name: str, seed: int, apgr: float, split: str = "s1") -> str:
     configure_tracking()
     bundle = RouterBundle(build_router("random", {"seed": seed}), 0.5, 0.5, {"models": {"strong": "big", "weak": "small"}})
-    with mlflow.start_run():
+    with mlflow.start_run(experiment_id=use_experiment("tests")):
         return register_bundle(bundle, model_name, {"P1.APGR": apgr, "P1.split": split})
 
 
@@ -103,6 +103,24 @@ def test_registration_is_undone_when_tagging_fails(monkeypatch):
 
     monkeypatch.setattr(MlflowClient, "set_model_version_tag", fail)
     bundle = RouterBundle(build_router("random"), 0.5, 0.5)
-    with mlflow.start_run(), pytest.raises(RuntimeError):
+    with mlflow.start_run(experiment_id=use_experiment("tests")), pytest.raises(RuntimeError):
         register_bundle(bundle, name, {"P1.APGR": 0.5})
     assert MlflowClient().search_model_versions(f"name = '{name}'") == []
+
+
+def test_a_sqlite_store_keeps_its_registered_models_beside_its_database(tmp_path, monkeypatch):
+    """Not in the working directory's ./mlruns, MLflow's default for a sqlite store."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'store' / 'ml.db'}")
+    (tmp_path / "store").mkdir()
+    workdir = tmp_path / "elsewhere"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    configure_tracking()
+    experiment_id = use_experiment("a/b c")
+    assert use_experiment("a/b c") == experiment_id  # found again, not created twice
+    with mlflow.start_run(experiment_id=experiment_id) as run:
+        register_bundle(RouterBundle(build_router("random"), 0.5, 0.5), "beside-its-store", {"P1.APGR": 0.5})
+    artifacts = mlflow.get_experiment(experiment_id).artifact_location
+    assert artifacts == (tmp_path / "store" / "mlruns" / "a-b-c").as_uri()
+    assert run.info.artifact_uri.startswith(artifacts)
+    assert list((tmp_path / "store" / "mlruns").rglob("MLmodel")) and not list(workdir.iterdir())

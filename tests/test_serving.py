@@ -15,7 +15,7 @@ import pytest
 from support import free_port, venv_env, wait_until_healthy
 from ragrouter.bundle import RouterBundle
 from ragrouter.registry.model_registry import CHAMPION, register_bundle
-from ragrouter.registry.tracking import configure_tracking
+from ragrouter.registry.tracking import configure_tracking, use_experiment
 from ragrouter.routers import build_router
 
 PROMPTS = ["What is 2+2?", "Explain the proof of the four colour theorem.", "Translate 'cat' to French."]
@@ -32,7 +32,7 @@ def served_champion(tmp_path_factory: pytest.TempPathFactory):
     name = "served-router"
     configure_tracking()
     bundle = RouterBundle(build_router("random", {"seed": 11}), 0.5, 0.5, {"models": {"strong": "big", "weak": "small"}})
-    with mlflow.start_run():
+    with mlflow.start_run(experiment_id=use_experiment("tests")):
         version = register_bundle(bundle, name, {})
     mlflow.MlflowClient().set_registered_model_alias(name, CHAMPION, version)
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 import mlflow
+from mlflow.exceptions import MlflowException
 
+SQLITE_PREFIX = "sqlite:///"
 DEFAULT_TRACKING_URI = "sqlite:///mlruns.db"
 PIPELINE_RUN_TAG = "zenml_run_id"
 
@@ -18,13 +21,34 @@ def resolve_tracking_uri(explicit: str | None = None) -> str:
     return explicit or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
+def _sqlite_database(uri: str) -> Path | None:
+    """The database file of a sqlite store, made absolute; None for other stores."""
+    return Path(uri[len(SQLITE_PREFIX) :]).resolve() if uri.startswith(SQLITE_PREFIX) else None
+
+
 def tracking_store_identity() -> str:
     """Which store this process would register into (a sqlite path made absolute). In the cache
     key of steps whose output names a registered version: such a result is reusable only against
     the same store (a clone beside another, with its own mlruns.db, registers again)."""
     uri = resolve_tracking_uri()
-    prefix = "sqlite:///"
-    return prefix + str(Path(uri[len(prefix) :]).resolve()) if uri.startswith(prefix) else uri
+    database = _sqlite_database(uri)
+    return f"{SQLITE_PREFIX}{database}" if database else uri
+
+
+def use_experiment(name: str) -> str:
+    """The id of experiment `name`, made active; created if missing. A sqlite store's new
+    experiments keep their artifacts in `mlruns/<name>` beside the database file, not in the
+    working directory's `mlruns/` (MLflow's default): a store in a temporary folder keeps its
+    models there too. Other stores (a tracking server) place artifacts as they are set up to."""
+    if mlflow.get_experiment_by_name(name) is None:
+        database = _sqlite_database(mlflow.get_tracking_uri())
+        location = (database.parent / "mlruns" / re.sub(r"[^\w.-]+", "-", name)).as_uri() if database else None
+        try:
+            mlflow.create_experiment(name, artifact_location=location)
+        except MlflowException:
+            if mlflow.get_experiment_by_name(name) is None:  # not another process creating it first
+                raise
+    return mlflow.set_experiment(name).experiment_id
 
 
 def configure_tracking(tracking_uri: str | None = None) -> str:
@@ -38,7 +62,7 @@ def configure_tracking(tracking_uri: str | None = None) -> str:
 @contextmanager
 def pipeline_run(experiment: str, pipeline_run_id: str, run_name: str) -> Iterator[mlflow.ActiveRun]:
     """The MLflow run of this pipeline run: created by the first step that logs, resumed after."""
-    experiment_id = mlflow.set_experiment(experiment).experiment_id
+    experiment_id = use_experiment(experiment)
     found = mlflow.search_runs(
         [experiment_id], filter_string=f"tags.{PIPELINE_RUN_TAG} = '{pipeline_run_id}'", output_format="list"
     )

@@ -18,7 +18,7 @@ import numpy as np
 from ragrouter.features.semantic import DEFAULT_ENCODER, resolve_encoder_path
 from ragrouter.labels import outcome_class, pairwise_outcome
 from ragrouter.routers.base import Queries, Router, RouterConfig, TrainingSet
-from ragrouter.routers.fine_tuning import run_epochs, training_subset
+from ragrouter.routers.fine_tuning import check_compute_dtype, compute_precision, run_epochs, training_subset
 from ragrouter.routers.registry import register_router
 
 NUM_LABELS = 3
@@ -36,6 +36,10 @@ class BertRouterConfig(RouterConfig):
     freeze_layers: int = 0  # lower encoder layers (and the embeddings) kept fixed, for CPU speed
     max_train_queries: int | None = None  # a seeded sample of the training set; None = all
     seed: int = 0
+    compute_dtype: str = "bfloat16"  # autocast; float32 for CPUs without bfloat16 units
+
+    def __post_init__(self) -> None:
+        check_compute_dtype(self.compute_dtype)
 
 
 @register_router("bert")
@@ -67,7 +71,7 @@ class BertRouter(Router):
             cfg.batch_size,
             cfg.seed,
             optimizer,
-            lambda batch: self.model_(**self._tokenize([prompts[i] for i in batch]), labels=labels[batch]).loss,
+            lambda batch: self._logits([prompts[i] for i in batch], labels[batch]).loss,
             "bert fine-tuning",
         )
         self.model_.eval()
@@ -80,10 +84,11 @@ class BertRouter(Router):
         for module in [base.embeddings, *base.encoder.layer[: self.config.freeze_layers]]:
             module.requires_grad_(False)
 
-    def _tokenize(self, prompts: list[str]) -> Any:
-        return self.tokenizer_(
-            prompts, padding=True, truncation=True, max_length=self.config.max_length, return_tensors="pt"
-        )
+    def _logits(self, prompts: list[str], labels: Any = None) -> Any:
+        """The model's output on a batch (with its loss when labels are given), in compute_dtype."""
+        encoded = self.tokenizer_(prompts, padding=True, truncation=True, max_length=self.config.max_length, return_tensors="pt")
+        with compute_precision(self.config.compute_dtype, "cpu"):
+            return self.model_(**encoded, labels=labels)
 
     def score(self, queries: Queries) -> np.ndarray:
         import torch
@@ -94,7 +99,7 @@ class BertRouter(Router):
         with torch.inference_mode():
             for start in range(0, len(order), self.config.batch_size):
                 batch = order[start : start + self.config.batch_size]
-                logits = self.model_(**self._tokenize([prompts[i] for i in batch])).logits
+                logits = self._logits([prompts[i] for i in batch]).logits
                 scores[batch] = torch.softmax(logits.float(), dim=-1)[:, STRONG_WINS].numpy()
         return scores
 

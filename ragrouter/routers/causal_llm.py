@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from ragrouter.labels import outcome_class, pairwise_outcome, strong_needed
 from ragrouter.pretrained import DEFAULT_MODEL, pretrained_source
 from ragrouter.routers.base import Queries, Router, RouterConfig, TrainingSet
-from ragrouter.routers.fine_tuning import run_epochs, training_subset
+from ragrouter.routers.fine_tuning import check_compute_dtype, compute_precision, run_epochs, training_subset
 from ragrouter.routers.registry import register_router
 
 if TYPE_CHECKING:
@@ -68,8 +68,10 @@ class CausalLLMRouterConfig(RouterConfig):
     learning_rate: float = 1e-4
     seed: int = 0
     device: str = "cpu"
+    compute_dtype: str = "bfloat16"  # autocast (float32 weights); float32 for CPUs without bfloat16 units
 
     def __post_init__(self) -> None:
+        check_compute_dtype(self.compute_dtype)
         if self.label_scheme not in LABEL_TOKENS:
             raise ValueError(f"label_scheme {self.label_scheme!r}: expected one of {sorted(LABEL_TOKENS)}")
 
@@ -219,13 +221,14 @@ class CausalLLMRouter(Router):
             mask[row, width - len(ids) :] = 1
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         device = self.config.device
-        hidden = self.model_.base_model(
-            input_ids=input_ids.to(device),
-            attention_mask=mask.to(device),
-            position_ids=positions.to(device),
-            use_cache=False,
-        ).last_hidden_state
-        return hidden[:, -1] @ rows.T
+        with compute_precision(self.config.compute_dtype, device):
+            hidden = self.model_.base_model(
+                input_ids=input_ids.to(device),
+                attention_mask=mask.to(device),
+                position_ids=positions.to(device),
+                use_cache=False,
+            ).last_hidden_state
+            return (hidden[:, -1] @ rows.T.to(hidden.dtype)).float()
 
     def loss(self, inputs: list[list[int]], targets: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         """Cross-entropy over the label tokens' logits at the answer position, and nowhere else."""

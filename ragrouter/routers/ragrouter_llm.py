@@ -60,8 +60,7 @@ class RAGRouterLLMConfig(CausalLLMRouterConfig):
     # adapters in the top `lora_layers` decoder layers only (None: all): backpropagation then
     # stops below them, which is what makes CPU training affordable
     lora_layers: int | None = None
-    load_in_4bit: bool = False  # QLoRA: bitsandbytes NF4 + double quantization
-    compute_dtype: str = "bfloat16"
+    load_in_4bit: bool = False  # QLoRA: bitsandbytes NF4 + double quantization (compute in compute_dtype)
     gradient_checkpointing: bool = False
     revision: str | None = None  # of the base model on a hub; recorded with the adapter
     validation_fraction: float = 0.1
