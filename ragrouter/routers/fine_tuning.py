@@ -10,9 +10,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ragrouter.features.semantic import ENCODER_DTYPES
 from ragrouter.routers.base import Queries, TrainingSet
 
-COMPUTE_DTYPES = ("bfloat16", "float32")
+COMPUTE_DTYPES = ENCODER_DTYPES  # the precisions the encoders run in, for the same CPUs
 
 
 def check_compute_dtype(dtype: str) -> None:
