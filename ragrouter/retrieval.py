@@ -20,18 +20,20 @@ def build_index(vectors: np.ndarray, progress: bool = False, chunk: int = 4096) 
 
 
 def search(
-    index: faiss.Index, queries: np.ndarray, k: int, exclude_self: bool = False
+    index: faiss.Index, queries: np.ndarray, k: int, exclude_self: bool = False, own_rows: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """(similarities, neighbour positions), each (len(queries), k), best first.
 
     exclude_self drops the query's own row when the queries are the indexed vectors in
     the same order (leave-one-out scoring of training data): row i never sees neighbour i.
-    Missing neighbours (k > index size) have position -1 and similarity 0.
+    own_rows, when the queries are some of the indexed vectors, gives each one's indexed row
+    (implies exclude_self). Missing neighbours (k > index size) have position -1 and similarity 0.
     """
+    exclude_self = exclude_self or own_rows is not None
     k_eff = min(k + int(exclude_self), index.ntotal)
     sims, idx = index.search(np.ascontiguousarray(queries, dtype=np.float32), k_eff)
     if exclude_self:
-        own = idx == np.arange(len(queries))[:, None]
+        own = idx == (np.arange(len(queries)) if own_rows is None else np.asarray(own_rows))[:, None]
         # The query itself is normally the first hit; drop it wherever it lands, else the last.
         drop = np.where(own.any(axis=1), own.argmax(axis=1), k_eff - 1)
         keep = np.ones_like(idx, dtype=bool)

@@ -28,14 +28,14 @@ def trained(tiny_model: Path):
 
 def test_context_holds_the_nearest_other_queries_with_their_labels(trained):
     train = _train_set()
-    contexts = trained._contexts(train.queries, exclude_self=True)
     prompts = list(train.queries.prompts)
+    contexts = trained._contexts(train.queries.vectors(trained.encoder), exclude_self=True)
     text = trained.tokenizer_.decode(contexts[0])
     assert text.startswith(CONTEXT_HEADER)
     assert text.count(" -> large needed") + text.count(" -> small suffices") == 2
     own = trained.tokenizer_.decode(trained.neighbour_ids_[0])  # the query's first neighbour_tokens
     assert own not in text  # leave-one-out: the query is not its own neighbour
-    served = trained.tokenizer_.decode(trained._contexts(Queries(prompts[:1]), exclude_self=False)[0])
+    served = trained.tokenizer_.decode(trained._contexts(Queries(prompts[:1]).vectors(trained.encoder))[0])
     assert served.startswith(CONTEXT_HEADER + own)  # as unseen traffic, it is its own nearest
     full = trained.tokenizer_.decode(trained.encode(prompts[:1], contexts[:1])[0])
     assert full.index(CONTEXT_HEADER) < full.index("[Question]") < full.index(prompts[0])
@@ -50,6 +50,13 @@ def test_lora_trains_only_adapters_and_label_rows(tiny_model, trained):
         if name in state and weight.shape == state[name].shape:
             torch.testing.assert_close(state[name], weight, msg=f"{name} changed")
     assert len(trained.history_) == TINY["epochs"] and {"train_loss", "val_loss", "val_apgr"} <= set(trained.history_[0])
+
+
+def test_a_fine_tuning_sample_still_retrieves_from_every_training_query(tiny_model):
+    train = _train_set()
+    router = _router(tiny_model, max_train_queries=40, epochs=1).fit(train)
+    assert router.index_.ntotal == len(router.neighbour_ids_) == len(router.strong_) == len(train.queries) > 40
+    np.testing.assert_array_equal(router.strong_, train.gain > train.label_threshold)
 
 
 @pytest.mark.parametrize("k", [2, 0])

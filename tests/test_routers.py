@@ -59,6 +59,16 @@ def test_search_pads_when_the_index_is_smaller_than_k():
     assert idx.shape == (3, 5) and (idx[:, 2:] == -1).all() and (idx[:, :2] >= 0).all()
 
 
+def test_search_leaves_out_the_given_own_rows_of_indexed_queries():
+    vectors = _unit(np.random.default_rng(1), 30)
+    rows = np.array([3, 7, 20])
+    sims, idx = search(build_index(vectors), vectors[rows], k=4, own_rows=rows)
+    assert idx.shape == (3, 4) and not (idx == rows[:, None]).any() and (idx >= 0).all()
+    _, with_self = search(build_index(vectors), vectors[rows], k=4)
+    np.testing.assert_array_equal(with_self[:, 0], rows)  # without own_rows each is its own nearest
+    np.testing.assert_array_equal(idx[:, :3], with_self[:, 1:])
+
+
 def test_random_router_is_uniform_reproducible_and_order_free():
     prompts = [f"prompt {i}" for i in range(4000)]
     router = build_router("random", {"seed": 1})

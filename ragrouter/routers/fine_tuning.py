@@ -31,13 +31,22 @@ def compute_precision(dtype: str, device: str) -> ContextManager:
     return torch.autocast(torch.device(device).type, dtype=getattr(torch, dtype))
 
 
+def training_rows(n: int, limit: int | None, seed: int) -> np.ndarray:
+    """At most `limit` of n training rows, drawn without replacement (seeded), in order."""
+    if limit is None or n <= limit:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
+
+
 def training_subset(train: TrainingSet, limit: int | None, seed: int) -> TrainingSet:
-    """At most `limit` training queries, drawn without replacement (seeded): a CPU budget knob."""
+    """At most `limit` training queries (`training_rows`): a CPU budget knob."""
     if limit is None or len(train.queries) <= limit:
         return train
-    rows = np.sort(np.random.default_rng(seed).choice(len(train.queries), size=limit, replace=False))
-    prompts = [train.queries.prompts[i] for i in rows]
-    return TrainingSet(Queries(prompts), np.asarray(train.gain)[rows], train.label_threshold)
+    rows = training_rows(len(train.queries), limit, seed)
+    queries = train.queries
+    embeddings = None if queries.embeddings is None else queries.embeddings[rows]
+    subset = Queries([queries.prompts[i] for i in rows], embeddings, queries.encoder)
+    return TrainingSet(subset, np.asarray(train.gain)[rows], train.label_threshold)
 
 
 def run_epochs(

@@ -5,8 +5,9 @@ The prompt is the causal_llm router's (label tokens added to the vocabulary, los
 the label position only, P(strong) = softmax over the label tokens), plus a context block:
 each retrieved neighbour's text (its first `neighbour_tokens` tokens) and whether it needed the
 large model, in words. Neighbours come from a FAISS index of the training queries' sentence
-embeddings; training queries are retrieved leave-one-out. `k: 0` drops the context (the RAG
-ablation).
+embeddings; training queries are retrieved leave-one-out. Every training query is indexed,
+also when `max_train_queries` limits what the LM fine-tunes on (retrieval costs little; LoRA
+steps on CPU a lot). `k: 0` drops the context (the RAG ablation).
 
 Training: peft LoRA adapters injected into the attention projections, the label tokens' output
 rows trained beside them, everything else frozen. `load_in_4bit` loads the base in
@@ -35,7 +36,7 @@ from ragrouter.pretrained import pretrained_source
 from ragrouter.retrieval import build_index, load_index, save_index, search
 from ragrouter.routers.base import Queries, TrainingSet
 from ragrouter.routers.causal_llm import LABEL_TOKENS, CausalLLMRouter, CausalLLMRouterConfig, label_targets
-from ragrouter.routers.fine_tuning import run_epochs, training_subset
+from ragrouter.routers.fine_tuning import run_epochs, training_rows
 from ragrouter.routers.registry import register_router
 
 if TYPE_CHECKING:
@@ -95,13 +96,18 @@ class RAGRouterLLM(CausalLLMRouter):
         import torch
 
         cfg = self.config
-        train = training_subset(train, cfg.max_train_queries, cfg.seed)
         rows, optimizer = self._prepare_model()
-        self.strong_ = strong_needed(np.asarray(train.gain), train.label_threshold)
+        gain = np.asarray(train.gain)
+        # Every training query is retrievable; the LM fine-tunes on at most max_train_queries.
+        self.strong_ = strong_needed(gain, train.label_threshold)
         self.neighbour_ids_ = self._cut(train.queries.prompts)
-        self.index_ = build_index(train.queries.vectors(self.encoder))
-        inputs = self.encode(train.queries.prompts, self._contexts(train.queries, exclude_self=True))
-        targets = torch.from_numpy(label_targets(np.asarray(train.gain), train.label_threshold, cfg.label_scheme))
+        vectors = train.queries.vectors(self.encoder)
+        self.index_ = build_index(vectors)
+        tuned = training_rows(len(gain), cfg.max_train_queries, cfg.seed)
+        contexts = self._contexts(vectors[tuned], own_rows=tuned)
+        inputs = self.encode([train.queries.prompts[i] for i in tuned], contexts)
+        gain = gain[tuned]
+        targets = torch.from_numpy(label_targets(gain, train.label_threshold, cfg.label_scheme))
         order = np.random.default_rng(cfg.seed).permutation(len(inputs))
         n_val = int(round(cfg.validation_fraction * len(inputs)))
         val, fit = np.sort(order[:n_val]), order[n_val:]
@@ -123,7 +129,7 @@ class RAGRouterLLM(CausalLLMRouter):
             # mode, and they cannot train after that: on CPU, 4-bit runs validate at the end only.
             last = epoch == cfg.epochs - 1
             if n_val and (last or not (cfg.load_in_4bit and cfg.device == "cpu")):
-                record.update(self._validate([inputs[i] for i in val], targets[val], np.asarray(train.gain)[val], rows))
+                record.update(self._validate([inputs[i] for i in val], targets[val], gain[val], rows))
             self.history_.append(record)
         self._store_label_rows(rows)
         return self
@@ -199,11 +205,12 @@ class RAGRouterLLM(CausalLLMRouter):
         ids = self.tokenizer_([p.strip() for p in prompts], add_special_tokens=False)["input_ids"]
         return [row[: self.config.neighbour_tokens] for row in ids]
 
-    def _contexts(self, queries: Queries, exclude_self: bool) -> list[list[int]] | None:
-        """Each query's context token ids: header, then per neighbour its text and label."""
-        if self.config.k == 0 or not len(queries):
+    def _contexts(self, vectors: np.ndarray, exclude_self: bool = False, own_rows: np.ndarray | None = None) -> list[list[int]] | None:
+        """Each query's context token ids: header, then per neighbour its text and label
+        (leave-one-out as `search`)."""
+        if self.config.k == 0 or not len(vectors):
             return None
-        _, positions = search(self.index_, queries.vectors(self.encoder), self.config.k, exclude_self=exclude_self)
+        _, positions = search(self.index_, vectors, self.config.k, exclude_self=exclude_self, own_rows=own_rows)
         header = self.tokenizer_(CONTEXT_HEADER, add_special_tokens=False)["input_ids"]
         labels = {flag: self.tokenizer_(text, add_special_tokens=False)["input_ids"] for flag, text in NEIGHBOUR_LABELS.items()}
         contexts = []
@@ -215,11 +222,11 @@ class RAGRouterLLM(CausalLLMRouter):
         return contexts
 
     def score(self, queries: Queries) -> np.ndarray:
-        return self.score_inputs(self.encode(queries.prompts, self._contexts(queries, exclude_self=False)))
+        return self.score_inputs(self.encode(queries.prompts, self._contexts(queries.vectors(self.encoder))))
 
     def score_training(self, train: TrainingSet) -> np.ndarray:
         """Leave-one-out context: no training query sees its own label."""
-        return self.score_inputs(self.encode(train.queries.prompts, self._contexts(train.queries, exclude_self=True)))
+        return self.score_inputs(self.encode(train.queries.prompts, self._contexts(train.queries.vectors(self.encoder), exclude_self=True)))
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         return {"strong": self.strong_.astype(np.int8)}
