@@ -68,7 +68,7 @@ def main() -> int:
     from ragrouter.bundle import RouterBundle
     from ragrouter.data.ingest import ingest_sources
     from ragrouter.data.sources import SourceConfig
-    from ragrouter.features.query_features import extract_features
+    from ragrouter.features.query_features import ServingThreads, extract_features
     from ragrouter.features.semantic import Encoder
     from ragrouter.features.syntax import parse_graphs
     from ragrouter.labels import gains
@@ -105,21 +105,22 @@ def main() -> int:
         pyfunc = mlflow.pyfunc.load_model(f"models:/latency-{name}/{version}")
         models[name] = lambda batch, m=pyfunc: m.predict(pd.DataFrame({"prompt": batch}))
 
-    # a served model sets its process up when it loads (RAGRouter leaves a core to its parser);
-    # each route is timed with the torch threads its own server would have
-    serving_threads = torch.get_num_threads()
+    # a served model sets its process up when it loads (RAGRouter leaves a core to its parser
+    # until a batch is parsed); each route is timed with the torch threads its own server would have
+    serving = ServingThreads(parsing=torch.get_num_threads(), parsed=default_threads)
     encoder = Encoder()
     ragrouter_config = build_router("ragrouter").config.features
-    routes: dict[str, tuple[Callable[[list[str]], object], int]] = {
-        "ragrouter (pyfunc)": (models["ragrouter"], serving_threads),
-        "knn (pyfunc)": (models["knn"], default_threads),
-        "encoder alone": (encoder.encode, default_threads),
-        "ragrouter stage: parse": (lambda batch: parse_graphs(batch, ragrouter_config.syntax), serving_threads),
-        "ragrouter stage: parse + token states": (lambda batch: extract_features(batch, ragrouter_config), serving_threads),
+    routes: dict[str, tuple[Callable[[list[str]], object], ServingThreads]] = {
+        "ragrouter (pyfunc)": (models["ragrouter"], serving),
+        "knn (pyfunc)": (models["knn"], ServingThreads(default_threads, default_threads)),
+        "encoder alone": (encoder.encode, ServingThreads(default_threads, default_threads)),
+        "ragrouter stage: parse": (lambda batch: parse_graphs(batch, ragrouter_config.syntax), serving),
+        "ragrouter stage: parse + token states": (lambda batch: extract_features(batch, ragrouter_config, threads=serving), serving),
     }
     rows = []
-    for label, (route, threads) in routes.items():
-        torch.set_num_threads(threads)
+    for label, (route, serving_threads) in routes.items():
+        serving_threads.set("parsing")
+        threads = f"{serving_threads.parsing}, {serving_threads.parsed} once parsed" if serving_threads.parsing != serving_threads.parsed else str(serving_threads.parsing)
         latencies = single_latencies(route, single)
         throughput = batch_throughput(route, batched, args.batch)
         rows.append({"route": label, "torch_threads": threads, "p50_ms": float(np.percentile(latencies, 50)), "p95_ms": float(np.percentile(latencies, 95)), "queries_per_s": throughput})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from concurrent.futures import Future
 from pathlib import Path
 
 import mlflow
@@ -20,7 +21,7 @@ from ragrouter.data.sources import SourceConfig
 from ragrouter.evaluation.metrics import summarize
 from ragrouter.features.embeddings import embeddings_from_features
 from ragrouter.features.neighbours import MEAN_GAIN_COLUMN, feature_count, neighbour_features
-from ragrouter.features.query_features import FeatureConfig, QueryFeatures, extract_features
+from ragrouter.features.query_features import FeatureConfig, QueryFeatures, ServingThreads, _encode_tokens, extract_features
 from ragrouter.features.semantic import DEFAULT_ENCODER, DEFAULT_ENCODER_DTYPE, Encoder
 from ragrouter.features.syntax import align_to_tokens, dep_vocabulary, parse_graphs, pos_vocabulary
 from ragrouter.features.token_encoder import load_token_encoder, traced_token_states
@@ -156,6 +157,17 @@ def test_features_match_the_sentence_embeddings_and_slice_by_row(mmlu_slice):
     assert np.array_equal(part.query(1)["token_states"], features.query(1)["token_states"])
 
 
+@pytest.mark.parametrize("parse_done", [False, True])
+def test_served_encoding_leaves_the_parsers_core_until_the_parse_is_done(mmlu_slice, parse_done):
+    prompts = mmlu_slice[0][:8]
+    parse: Future = Future()
+    if parse_done:
+        parse.set_result([])
+    ServingThreads(parsing=1, parsed=2).set("parsing")
+    _encode_tokens(prompts, FeatureConfig(encode_batch_size=4), False, parse, ServingThreads(parsing=1, parsed=2))
+    assert torch.get_num_threads() == (2 if parse_done else 1)
+
+
 def test_the_traced_encoder_gives_the_eager_models_token_states(mmlu_slice):
     prompts = mmlu_slice[0][:24]
     tokenizer, model = load_token_encoder(DEFAULT_ENCODER, DEFAULT_ENCODER_DTYPE)
@@ -193,10 +205,14 @@ def test_trained_ragrouter_beats_random_on_held_out_queries_and_round_trips_thro
     in_memory = router.score_prompts(held_out)  # raw prompts: parsed, encoded, retrieved, scored
     # the same up to bfloat16's rounding, which depends on how the encoder's batches are padded
     np.testing.assert_allclose(in_memory, scores[:12], atol=0.02)
+    threads = torch.get_num_threads()
     with mlflow.start_run(experiment_id=use_experiment("tests")):
         version = register_bundle(RouterBundle(router, 0.5, 0.5, {"models": {"strong": "big", "weak": "small"}}), "ragrouter-roundtrip", {})
     model = mlflow.pyfunc.load_model(f"models:/ragrouter-roundtrip/{version}")
     assert torch.get_num_threads() <= max(1, len(os.sched_getaffinity(0)) - 1)  # a core left to the parser
+    # registering loaded it once already (MLflow validates the input example): the served one
+    # still takes every core back once a batch is parsed
+    assert model.unwrap_python_model().bundle.router.serving_threads_.parsed == threads
     served = model.predict(pd.DataFrame({"prompt": held_out}))
     np.testing.assert_allclose(served["p_strong"], in_memory, atol=1e-5)
     reloaded = load_bundle("ragrouter-roundtrip", version).router

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -128,32 +129,57 @@ class QueryFeatures:
 _PARSER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragrouter-parser")  # started on first use
 
 
-def extract_features(prompts: Sequence[str], config: FeatureConfig = FeatureConfig(), progress: bool = False) -> QueryFeatures:
+@dataclass(frozen=True)
+class ServingThreads:
+    """Torch's intra-op threads for a served router: while the parse thread runs, and after.
+
+    While parsing, all usable cores but the parser's: on 2 cores one prompt then routes in 14 ms
+    instead of 18 (otherwise torch's second thread spins on the parser's core after each
+    operation: its threads wait busily). Once a batch's parse is done, every core again."""
+
+    parsing: int
+    parsed: int
+
+    def set(self, phase: str) -> None:
+        import torch
+
+        torch.set_num_threads(getattr(self, phase))
+
+
+@lru_cache(maxsize=1)
+def serving_threads() -> ServingThreads:
+    """Once per process, from torch's threads before a served router first changed them (a
+    pyfunc loaded again, as MLflow does to validate an input example, gets the same)."""
+    import torch
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    every = torch.get_num_threads()
+    return ServingThreads(parsing=min(every, max(1, cores - 1)), parsed=every)
+
+
+def extract_features(
+    prompts: Sequence[str], config: FeatureConfig = FeatureConfig(), progress: bool = False, threads: ServingThreads | None = None
+) -> QueryFeatures:
     """Token states and mean-pooled, L2-normalised embeddings (sentence-transformers' pooling
     for MiniLM) from the encoder, and parse graphs aligned to the tokens.
 
-    The parse (spaCy, one core) runs in a thread beside the encoder; a served router leaves it
-    a core (`leave_a_core_for_the_parser`)."""
+    The parse (spaCy, one core) runs in a thread beside the encoder, with torch's `threads`
+    when given (a served router's)."""
+    if threads is not None:
+        threads.set("parsing")
     parsed = _PARSER.submit(parse_graphs, prompts, config.syntax)
-    encoded = _encode_tokens(prompts, config, progress)
+    encoded = _encode_tokens(prompts, config, progress, parsed, threads)
     graphs = parsed.result()
     queries = [_query_arrays(states, pooled, graph, offsets) for (states, pooled, offsets), graph in zip(encoded, graphs)]
     _, model = load_token_encoder(config.encoder, config.encoder_dtype)
     return QueryFeatures.from_queries(config.identity, queries, int(model.config.hidden_size))
 
 
-def leave_a_core_for_the_parser() -> None:
-    """Torch's intra-op threads on all usable cores but one, where the parse thread runs. On
-    2 cores one prompt then routes in 14 ms instead of 18: otherwise torch's second thread
-    spins on the parser's core after each operation (its threads wait busily)."""
-    import torch
-
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    torch.set_num_threads(min(torch.get_num_threads(), max(1, cores - 1)))
-
-
-def _encode_tokens(prompts: Sequence[str], config: FeatureConfig, progress: bool) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Per prompt: token states (T, d), pooled vector (d,), token character offsets (T, 2)."""
+def _encode_tokens(
+    prompts: Sequence[str], config: FeatureConfig, progress: bool, parsed: Future, threads: ServingThreads | None
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per prompt: token states (T, d), pooled vector (d,), token character offsets (T, 2);
+    the batches after the parse is done get `threads.parsed`."""
     import torch
 
     tokenizer, _ = load_token_encoder(config.encoder, config.encoder_dtype)
@@ -164,6 +190,8 @@ def _encode_tokens(prompts: Sequence[str], config: FeatureConfig, progress: bool
     with torch.inference_mode():
         for start in tqdm(batches, desc="encoding tokens", disable=not progress):
             rows = order[start : start + config.encode_batch_size]
+            if threads is not None and parsed.done():
+                threads.set("parsed")
             encoded = tokenizer(
                 [prompts[r] for r in rows],
                 padding=True,

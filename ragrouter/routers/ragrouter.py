@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from ragrouter.evaluation.metrics import apgr_of_gains
 from ragrouter.features.neighbours import MEAN_GAIN_COLUMN, MIN_K, feature_count, neighbour_features
-from ragrouter.features.query_features import FeatureConfig, QueryFeatures, extract_features, leave_a_core_for_the_parser
+from ragrouter.features.query_features import FeatureConfig, QueryFeatures, ServingThreads, extract_features, serving_threads
 from ragrouter.features.semantic import DEFAULT_ENCODER, DEFAULT_ENCODER_DTYPE, encoder_torch_dtype
 from ragrouter.features.syntax import SyntaxConfig, dep_vocabulary, pos_vocabulary
 from ragrouter.models.linear_experts import EXPERTS, LinearExperts, cross_fitted
@@ -130,16 +130,18 @@ class RAGRouter(Router):
     expert_training_: np.ndarray  # (n train, experts) cross-fitted predictions
     blend_mean_: np.ndarray  # per component (network logit, neighbours' mean gain, experts): standardisation
     blend_scale_: np.ndarray
+    serving_threads_: ServingThreads | None = None  # set by prepare_serving
 
     def query_features(self, queries: Queries) -> QueryFeatures:
         """The pipeline's features when they were extracted with this config, else computed now."""
         if queries.features is not None and queries.features.identity == self.config.features.identity:
             return queries.features
-        queries.features = extract_features(queries.prompts, self.config.features)
+        queries.features = extract_features(queries.prompts, self.config.features, threads=self.serving_threads_)
         return queries.features
 
     def prepare_serving(self) -> None:
-        leave_a_core_for_the_parser()
+        self.serving_threads_ = serving_threads()
+        self.serving_threads_.set("parsing")
 
     def fit(self, train: TrainingSet) -> Self:
         cfg = self.config
