@@ -106,8 +106,8 @@ class RAGRouterLLM(CausalLLMRouter):
         tuned = training_rows(len(gain), cfg.max_train_queries, cfg.seed)
         contexts = self._contexts(vectors[tuned], own_rows=tuned)
         inputs = self.encode([train.queries.prompts[i] for i in tuned], contexts)
-        gain = gain[tuned]
-        targets = torch.from_numpy(label_targets(gain, train.label_threshold, cfg.label_scheme))
+        tuned_gain = gain[tuned]
+        targets = torch.from_numpy(label_targets(tuned_gain, train.label_threshold, cfg.label_scheme))
         order = np.random.default_rng(cfg.seed).permutation(len(inputs))
         n_val = int(round(cfg.validation_fraction * len(inputs)))
         val, fit = np.sort(order[:n_val]), order[n_val:]
@@ -129,7 +129,7 @@ class RAGRouterLLM(CausalLLMRouter):
             # mode, and they cannot train after that: on CPU, 4-bit runs validate at the end only.
             last = epoch == cfg.epochs - 1
             if n_val and (last or not (cfg.load_in_4bit and cfg.device == "cpu")):
-                record.update(self._validate([inputs[i] for i in val], targets[val], gain[val], rows))
+                record.update(self._validate([inputs[i] for i in val], targets[val], tuned_gain[val], rows))
             self.history_.append(record)
         self._store_label_rows(rows)
         return self
