@@ -17,6 +17,7 @@ import pandas as pd
 from ragrouter.data.ingest import ingest_sources
 from ragrouter.data.sources import SourceConfig
 from ragrouter.errors import RAGRouterError
+from ragrouter.evaluation.bootstrap import DEFAULT_RESAMPLES, with_intervals
 from ragrouter.evaluation.metrics import evaluate_scores
 from ragrouter.evaluation.out_of_fold import out_of_fold_scores
 from ragrouter.evaluation.report import write_report
@@ -39,6 +40,7 @@ def compare(
     encoder: Encoder,
     folds: int = 5,
     sample_fraction: float | None = None,
+    resamples: int = DEFAULT_RESAMPLES,
 ) -> pd.DataFrame:
     """Out-of-fold scores of every strategy on every dataset; writes the report and returns the table."""
     sources = [
@@ -55,7 +57,7 @@ def compare(
         [out_of_fold_scores(s, with_encoder(s, {}, encoder_settings), records, splits, embeddings) for s in strategies],
         ignore_index=True,
     )
-    table = evaluate_scores(scores)
+    table = with_intervals(evaluate_scores(scores), scores, resamples=resamples)
     write_report(table, scores, output_dir)
     return table
 
@@ -71,11 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--encoder-dtype", choices=ENCODER_DTYPES, default=DEFAULT_ENCODER_DTYPE)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--sample-fraction", type=float, default=None, help="a deterministic sample, for quick runs")
+    parser.add_argument("--resamples", type=int, default=DEFAULT_RESAMPLES, help="bootstrap draws for the intervals")
     args = parser.parse_args(argv)
     encoder = Encoder(args.encoder, max_seq_length=args.max_seq_length, dtype=args.encoder_dtype)
     try:
         table = compare(
-            args.datasets, args.strategies, args.output_dir, args.data_root, encoder, args.folds, args.sample_fraction
+            args.datasets, args.strategies, args.output_dir, args.data_root, encoder, args.folds, args.sample_fraction, args.resamples
         )
     except RAGRouterError as error:
         print(f"error: {error}", file=sys.stderr)

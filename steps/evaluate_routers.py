@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +12,7 @@ from zenml import get_step_context, log_metadata, step
 from zenml.types import MarkdownString
 
 from ragrouter.evaluation.artifacts import EvaluationReport, OutOfFoldScores
+from ragrouter.evaluation.bootstrap import DEFAULT_RESAMPLES, INTERVAL_COLUMNS, with_intervals
 from ragrouter.evaluation.metrics import METRIC_COLUMNS, evaluate_scores
 from ragrouter.evaluation.report import results_markdown, write_report
 from ragrouter.registry.tracking import configure_tracking, pipeline_run
@@ -21,11 +23,12 @@ logger = logging.getLogger(__name__)
 
 @step(cache_policy=library_cache_policy(__file__))
 def evaluate_routers(
-    scores: list[OutOfFoldScores], experiment: str = "ragrouter-training"
+    scores: list[OutOfFoldScores], experiment: str = "ragrouter-training", bootstrap_resamples: int = DEFAULT_RESAMPLES
 ) -> tuple[Annotated[EvaluationReport, "evaluation_report"], Annotated[MarkdownString, "results_table"]]:
-    """Metrics per router and protocol: a table and curves (shown in ZenML) and MLflow metrics."""
+    """Metrics per router and protocol with bootstrap intervals and gaps to the best router: a
+    table and curves (shown in ZenML) and MLflow metrics."""
     all_scores = pd.concat([s.frame for s in scores], ignore_index=True)
-    table = evaluate_scores(all_scores)
+    table = with_intervals(evaluate_scores(all_scores), all_scores, resamples=bootstrap_resamples)
     markdown = results_markdown(table)
     logger.info("results:\n%s", markdown)
 
@@ -33,9 +36,16 @@ def evaluate_routers(
     configure_tracking()
     with pipeline_run(experiment, str(run.id), run.name), tempfile.TemporaryDirectory() as tmp:
         for row in table.itertuples(index=False):
-            for metric in METRIC_COLUMNS:
-                mlflow.log_metric(f"{row.protocol}.{row.router}.{metric}", float(getattr(row, metric)))
+            for metric in (*METRIC_COLUMNS, *INTERVAL_COLUMNS):
+                if not math.isnan(value := float(getattr(row, metric))):
+                    mlflow.log_metric(f"{row.protocol}.{row.router}.{metric}", value)
         write_report(table, all_scores, Path(tmp))
         mlflow.log_artifacts(tmp, artifact_path="report")
-    log_metadata({f"{r.protocol}/{r.router}/APGR": float(r.APGR) for r in table.itertuples(index=False)})
+    log_metadata(
+        {
+            f"{r.protocol}/{r.router}/{metric}": float(getattr(r, metric))
+            for r in table.itertuples(index=False)
+            for metric in ("APGR", "APGR_low", "APGR_high")
+        }
+    )
     return EvaluationReport(table, all_scores), MarkdownString(markdown)

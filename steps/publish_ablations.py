@@ -18,9 +18,16 @@ def publish_ablations(
 ) -> Annotated[str, "ablations_markdown"]:
     """One table per ablation (name -> [full router, variant], per protocol) beside the run's report."""
     pairs = {name: (full, variant) for name, (full, variant) in comparisons.items()}
-    tables = write_ablation_tables(report.table, pairs, Path(report_dir))
+    tables = write_ablation_tables(report.table, report.scores, pairs, Path(report_dir))
     for name, rows in tables.items():
-        log_metadata({f"ablation.{name}": {r.protocol: {"APGR_delta": round(r.APGR_delta, 4)} for r in rows.itertuples()}})
+        log_metadata(
+            {
+                f"ablation.{name}": {
+                    r.protocol: {"APGR_delta": round(r.APGR_delta, 4), "APGR_delta_95ci": [round(r.APGR_delta_low, 4), round(r.APGR_delta_high, 4)]}
+                    for r in rows.itertuples()
+                }
+            }
+        )
     markdown = (Path(report_dir) / "ablations.md").read_text()
     logger.info("ablations:\n%s", markdown)
     return markdown

@@ -68,7 +68,7 @@ def test_write_report_files(scores_frame: pd.DataFrame, tmp_path: Path) -> None:
     assert set(paths) == {"table.md", "table.csv", "scores.csv", "curves_P1.png", "curves_P4_transfer.png"}
     assert all(path.is_file() for path in paths.values())
     written = pd.read_csv(paths["table.csv"])
-    assert list(written.columns) == ["protocol", "router", "APGR", "CPT20", "CPT50", "CPT80", "APGR_routellm"]
+    assert list(written.columns) == ["protocol", "router", "APGR", "CPT20", "CPT50", "CPT80", "APGR_routellm", "n"]
     assert len(written) == 4
     scores = pd.read_csv(paths["scores.csv"])
     assert list(scores.columns) == ["id", "protocol", "fold", "router", "score", "strong_quality", "weak_quality"]

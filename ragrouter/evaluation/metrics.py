@@ -68,29 +68,41 @@ def _validated(scores: npt.ArrayLike, strong: npt.ArrayLike, weak: npt.ArrayLike
     return tuple(named.values())
 
 
-def routing_curve(scores: npt.ArrayLike, strong: npt.ArrayLike, weak: npt.ArrayLike) -> RoutingCurve:
+def routing_curve(
+    scores: npt.ArrayLike, strong: npt.ArrayLike, weak: npt.ArrayLike, counts: npt.ArrayLike | None = None
+) -> RoutingCurve:
     """The exact quality/PGR curve when queries go to the strong model in descending score order.
 
+    `counts` (non-negative integers, one per query) gives the curve of the query set where
+    query i appears counts[i] times: a bootstrap draw without copying the queries.
     Raises ValueError on malformed input, or when both models have the same mean quality
     (within EQUAL_MEANS_ATOL), where PGR is undefined.
     """
     score, strong_q, weak_q = _validated(scores, strong, weak)
-    n = len(score)
-    weak_mean, strong_mean = float(weak_q.mean()), float(strong_q.mean())
+    if counts is not None:
+        counts = np.asarray(counts, dtype=np.float64)
+        if counts.shape != score.shape or (counts < 0).any() or counts.sum() == 0:
+            raise ValueError(f"counts must be {len(score)} non-negative numbers, not all zero")
+        drawn = counts > 0
+        score, strong_q, weak_q, counts = score[drawn], strong_q[drawn], weak_q[drawn], counts[drawn]
+    else:
+        counts = np.ones_like(score)
+    n = float(counts.sum())
+    weak_mean, strong_mean = float(counts @ weak_q / n), float(counts @ strong_q / n)
     if abs(strong_mean - weak_mean) <= EQUAL_MEANS_ATOL:
         raise ValueError(f"strong and weak mean quality are equal ({strong_mean:.6g}); PGR is undefined")
     order = np.argsort(-score, kind="stable")
-    ranked_score, ranked_gain = score[order], (strong_q - weak_q)[order]
+    ranked_score, ranked_gain, ranked_counts = score[order], (strong_q - weak_q)[order], counts[order]
     # A knot after each tie group: the last position of every run of equal scores.
     group_ends = np.flatnonzero(np.append(ranked_score[1:] != ranked_score[:-1], True)) + 1
-    cumulative_gain = np.concatenate(([0.0], np.cumsum(ranked_gain)[group_ends - 1]))
-    fractions = np.concatenate(([0.0], group_ends / n))
+    cumulative_gain = np.concatenate(([0.0], np.cumsum(ranked_gain * ranked_counts)[group_ends - 1]))
+    fractions = np.concatenate(([0.0], np.cumsum(ranked_counts)[group_ends - 1] / n))
     # Dividing by the summed gain (not the difference of means) makes pgr[-1] exactly 1.
     pgr = cumulative_gain / cumulative_gain[-1]
     quality = weak_mean + cumulative_gain / n
     for array in (fractions, quality, pgr):
         array.setflags(write=False)
-    return RoutingCurve(fractions, quality, pgr, weak_mean, strong_mean, n)
+    return RoutingCurve(fractions, quality, pgr, weak_mean, strong_mean, int(n))
 
 
 def apgr(curve: RoutingCurve) -> float:

@@ -11,14 +11,21 @@ import os
 import re
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from matplotlib.figure import Figure
 
+from ragrouter.evaluation.bootstrap import INTERVAL_COLUMNS
 from ragrouter.evaluation.metrics import CPT_LEVELS, TABLE_COLUMNS, apgr, routing_curve
 from ragrouter.evaluation.out_of_fold import SCORE_COLUMNS
 
 _MARKDOWN_HEADER = ("router", "APGR", *CPT_LEVELS, "APGR (RouteLLM 11-pt)")
+_INTERVAL_HEADER = ("APGR 95% CI", "CPT50 95% CI", "best - this: APGR", "this - best: CPT50", "draws the best wins")
+_INTERVAL_NOTE = (
+    "95% intervals from paired bootstrap draws of the queries (the same draws for every router; "
+    "the routers are not retrained), best = the top APGR."
+)
 
 
 def _fmt(value: float, percent: bool) -> str:
@@ -27,19 +34,40 @@ def _fmt(value: float, percent: bool) -> str:
     return f"{value * 100:.1f}%" if percent else f"{value:.3f}"
 
 
+def _fmt_interval(low: float, high: float, percent: bool) -> str:
+    if math.isnan(low):
+        return "n/a"
+    return f"{_fmt(low, percent)} to {_fmt(high, percent)}"
+
+
+def _interval_cells(row: Any) -> list[str]:
+    cells = [_fmt_interval(row.APGR_low, row.APGR_high, False), _fmt_interval(row.CPT50_low, row.CPT50_high, True)]
+    if math.isnan(row.best_wins):
+        return cells + ["best", "best", ""]
+    return cells + [
+        _fmt_interval(row.APGR_gap_low, row.APGR_gap_high, False),
+        _fmt_interval(row.CPT50_gap_low, row.CPT50_gap_high, True),
+        _fmt(row.best_wins, percent=True),
+    ]
+
+
 def results_markdown(table: pd.DataFrame) -> str:
-    """One markdown section per protocol; CPT as % of strong calls (1 decimal), APGR to 3 decimals."""
-    lines = ["# Routing results", ""]
+    """One markdown section per protocol; CPT as % of strong calls (1 decimal), APGR to 3 decimals;
+    with bootstrap intervals (ragrouter.evaluation.bootstrap) when the table holds them."""
+    intervals = all(c in table.columns for c in INTERVAL_COLUMNS)
+    header = (*_MARKDOWN_HEADER, *_INTERVAL_HEADER) if intervals else _MARKDOWN_HEADER
+    lines = ["# Routing results", ""] + ([_INTERVAL_NOTE, ""] if intervals else [])
     for protocol, rows in table.groupby("protocol", sort=True):
         size = f" (n={int(rows['n'].iloc[0])})" if "n" in rows else ""
-        lines += [f"## {protocol}{size}", "", "| " + " | ".join(_MARKDOWN_HEADER) + " |"]
-        lines.append("| --- |" + " ---: |" * (len(_MARKDOWN_HEADER) - 1))
+        lines += [f"## {protocol}{size}", "", "| " + " | ".join(header) + " |"]
+        lines.append("| --- |" + " ---: |" * (len(header) - 1))
         for row in rows.itertuples(index=False):
             cells = [
                 str(row.router),
                 _fmt(row.APGR, percent=False),
                 *(_fmt(getattr(row, name), percent=True) for name in CPT_LEVELS),
                 _fmt(row.APGR_routellm, percent=False),
+                *(_interval_cells(row) if intervals else []),
             ]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
@@ -86,14 +114,16 @@ def _file_safe(name: str) -> str:
 
 
 def write_report(table: pd.DataFrame, scores_frame: pd.DataFrame, out_dir: Path) -> dict[str, Path]:
-    """Write table.md, table.csv, scores.csv and curves_<protocol>.png; return paths by file name.
+    """Write table.md, table.csv (with the query count and bootstrap intervals when the table
+    has them), scores.csv and curves_<protocol>.png; return paths by file name.
 
     scores.csv is written alongside so that every number in the table can be recomputed.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {name: out_dir / name for name in ("table.md", "table.csv", "scores.csv")}
     paths["table.md"].write_text(results_markdown(table), encoding="utf-8")
-    table.loc[:, list(TABLE_COLUMNS)].to_csv(paths["table.csv"], index=False)
+    columns = [*TABLE_COLUMNS, *(c for c in ("n", *INTERVAL_COLUMNS) if c in table.columns)]
+    table.loc[:, columns].to_csv(paths["table.csv"], index=False)
     scores_frame.loc[:, list(SCORE_COLUMNS)].to_csv(paths["scores.csv"], index=False)
     for protocol in sorted(scores_frame["protocol"].unique()):
         name = f"curves_{_file_safe(str(protocol))}.png"
