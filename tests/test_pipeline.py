@@ -17,6 +17,7 @@ from zenml.enums import ExecutionStatus
 import run as run_cli
 from pipelines import benchmark_pipeline, training_pipeline
 from ragrouter.bundle import RouterBundle
+from ragrouter.evaluation.bootstrap import INTERVAL_COLUMNS
 from ragrouter.evaluation.metrics import evaluate_scores
 from ragrouter.registry.model_registry import CHAMPION
 from test_causal_llm_router import tiny_model  # noqa: F401  (fixture)
@@ -86,7 +87,7 @@ def test_small_config_trains_evaluates_and_registers_a_champion(tmp_path):
     latest = tmp_path / "reports" / "latest"
     assert latest.resolve().parent.name == "training_pipeline" and latest.resolve().name == run.name
     table = pd.read_csv(latest / "table.csv")
-    assert list(table.columns) == ["protocol", "router", "APGR", "CPT20", "CPT50", "CPT80", "APGR_routellm"]
+    assert list(table.columns) == ["protocol", "router", "APGR", "CPT20", "CPT50", "CPT80", "APGR_routellm", "n", *INTERVAL_COLUMNS]
     assert set(zip(table["protocol"], table["router"])) == {(p, r) for p in ("P1", "P2", "P3", "P4") for r in ("random", "knn", "ragrouter")}
     scores = pd.read_csv(latest / "scores.csv")
     recomputed = evaluate_scores(scores).set_index(["protocol", "router"])["APGR"]
