@@ -56,7 +56,9 @@ def write_ablation_tables(
     """`ablation_<name>.csv` and `.md` per ablation name -> (full router, variant), plus
     `ablations.md` with all of them."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    draws = resampled_metrics(scores_frame, resamples)
+    # Only the compared routers are rescored on each draw; the draws depend on the queries alone.
+    compared = {router for pair in comparisons.values() for router in pair}
+    draws = resampled_metrics(scores_frame[scores_frame["router"].isin(compared)], resamples)
     tables, sections = {}, []
     for name, (full, variant) in comparisons.items():
         rows = ablation_table(table, full, variant, draws)
