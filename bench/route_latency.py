@@ -2,11 +2,12 @@
 
     python bench/route_latency.py [--sample 0.2] [--queries 200] [--batch 256] [--out bench/results]
 
-Trains `ragrouter` and `knn` on a deterministic sample of MMLU + GSM8K, registers both in a
-fresh MLflow store, loads them back as pyfuncs (what `mlflow models serve` runs) and routes
-held-out prompts: one at a time (p50, p95 in ms) and in batches (queries/s). The encoder
-alone (sentence embedding of the same prompts) and RAGRouter's stages (parse, token states,
-retrieval + network) are timed in the same run, so the numbers read as ratios on this machine.
+Trains `ragrouter` (with its default bfloat16 encoder and with `encoder_dtype: qint8`) and
+`knn` on a deterministic sample of MMLU + GSM8K, registers them in a fresh MLflow store, loads
+them back as pyfuncs (what `mlflow models serve` runs) and routes held-out prompts: one at a
+time (p50, p95 in ms) and in batches (queries/s). The encoder alone (sentence embedding of the
+same prompts, in both dtypes) and RAGRouter's stages (parse, token states) are timed in the
+same run, so the numbers read as ratios on this machine.
 Targets (DESIGN.md, 2-core CPU): p50 <= 15 ms single, >= 300 queries/s batched.
 """
 
@@ -96,9 +97,9 @@ def main() -> int:
     use_experiment("route-latency")  # registered models' files beside the temporary store
     default_threads = torch.get_num_threads()
     models = {}
-    for name, config in (("ragrouter", {}), ("knn", {"k": 50})):
+    for name, router_name, config in (("ragrouter", "ragrouter", {}), ("ragrouter-qint8", "ragrouter", {"encoder_dtype": "qint8"}), ("knn", "knn", {"k": 50})):
         started = time.perf_counter()
-        router = build_router(name, config).fit(train)
+        router = build_router(router_name, config).fit(train)
         print(f"trained {name} on {n_train} prompts in {time.perf_counter() - started:.0f} s", flush=True)
         with mlflow.start_run():
             version = register_bundle(RouterBundle(router, 0.5, 0.5, {"models": {"strong": "strong", "weak": "weak"}}), f"latency-{name}", {})
@@ -112,8 +113,10 @@ def main() -> int:
     ragrouter_config = build_router("ragrouter").config.features
     routes: dict[str, tuple[Callable[[list[str]], object], ServingThreads]] = {
         "ragrouter (pyfunc)": (models["ragrouter"], serving),
+        "ragrouter, qint8 encoder (pyfunc)": (models["ragrouter-qint8"], serving),
         "knn (pyfunc)": (models["knn"], ServingThreads(default_threads, default_threads)),
         "encoder alone": (encoder.encode, ServingThreads(default_threads, default_threads)),
+        "encoder alone, qint8": (Encoder(dtype="qint8").encode, ServingThreads(default_threads, default_threads)),
         "ragrouter stage: parse": (lambda batch: parse_graphs(batch, ragrouter_config.syntax), serving),
         "ragrouter stage: parse + token states": (lambda batch: extract_features(batch, ragrouter_config, threads=serving), serving),
     }

@@ -157,6 +157,20 @@ def test_features_match_the_sentence_embeddings_and_slice_by_row(mmlu_slice):
     assert np.array_equal(part.query(1)["token_states"], features.query(1)["token_states"])
 
 
+def test_the_int8_encoder_quantizes_its_linear_layers_and_stays_near_float32(mmlu_slice):
+    prompts = mmlu_slice[0][:40]
+    _, model = load_token_encoder(DEFAULT_ENCODER, "qint8")
+    linear = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    quantized = [m for m in model.modules() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)]
+    assert len(quantized) == 6 * 6 + 1 and not linear  # q, k, v, attention output, two FFN per layer; pooler
+    float32 = Encoder(max_seq_length=128, dtype="float32").encode(prompts)
+    int8 = extract_features(prompts, FeatureConfig(max_tokens=128, encoder_dtype="qint8")).pooled
+    cosine = np.einsum("ij,ij->i", float32, int8)
+    assert cosine.min() > 0.93 and cosine.mean() > 0.97 and cosine.max() < 0.9999  # near, and really quantized
+    # one prompt per call in int8: the knn router's encoder (batch_size 64) and the token encoder (32) agree
+    np.testing.assert_allclose(Encoder(max_seq_length=128, dtype="qint8").encode(prompts), int8, atol=1e-3)
+
+
 @pytest.mark.parametrize("parse_done", [False, True])
 def test_served_encoding_leaves_the_parsers_core_until_the_parse_is_done(mmlu_slice, parse_done):
     prompts = mmlu_slice[0][:8]
@@ -168,9 +182,10 @@ def test_served_encoding_leaves_the_parsers_core_until_the_parse_is_done(mmlu_sl
     assert torch.get_num_threads() == (2 if parse_done else 1)
 
 
-def test_the_traced_encoder_gives_the_eager_models_token_states(mmlu_slice):
+@pytest.mark.parametrize("dtype", [DEFAULT_ENCODER_DTYPE, "qint8"])
+def test_the_traced_encoder_gives_the_eager_models_token_states(mmlu_slice, dtype):
     prompts = mmlu_slice[0][:24]
-    tokenizer, model = load_token_encoder(DEFAULT_ENCODER, DEFAULT_ENCODER_DTYPE)
+    tokenizer, model = load_token_encoder(DEFAULT_ENCODER, dtype)
     traced = traced_token_states(model, tokenizer)
     for batch in (prompts[:1], prompts[1:9], prompts[9:24]):  # one prompt; padded batches of other widths
         encoded = tokenizer(batch, padding=True, truncation=True, max_length=128, return_tensors="pt")

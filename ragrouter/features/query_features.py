@@ -19,7 +19,7 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 from tqdm.auto import tqdm
 
-from ragrouter.features.semantic import DEFAULT_ENCODER, DEFAULT_ENCODER_DTYPE, encoder_identity, encoder_torch_dtype
+from ragrouter.features.semantic import DEFAULT_ENCODER, DEFAULT_ENCODER_DTYPE, encoder_identity, encoder_torch_dtype, encoding_batch_size
 from ragrouter.features.syntax import ParseGraph, SyntaxConfig, align_to_tokens, parse_graphs
 from ragrouter.features.token_encoder import load_token_encoder, token_states_function
 
@@ -186,10 +186,11 @@ def _encode_tokens(
     token_states = token_states_function(config.encoder, config.encoder_dtype)
     encoded_rows: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     order = np.argsort([-len(p) for p in prompts], kind="stable")  # similar lengths batch tightly
-    batches = range(0, len(order), config.encode_batch_size)
+    batch_size = encoding_batch_size(config.encoder_dtype, config.encode_batch_size)
+    batches = range(0, len(order), batch_size)
     with torch.inference_mode():
         for start in tqdm(batches, desc="encoding tokens", disable=not progress):
-            rows = order[start : start + config.encode_batch_size]
+            rows = order[start : start + batch_size]
             if threads is not None and parsed.done():
                 threads.set("parsed")
             encoded = tokenizer(

@@ -13,7 +13,7 @@ import warnings
 from functools import lru_cache
 from typing import Any, Callable
 
-from ragrouter.features.semantic import PACKAGED_ENCODERS, encoder_torch_dtype, resolve_encoder_path
+from ragrouter.features.semantic import PACKAGED_ENCODERS, cast_encoder, resolve_encoder_path
 from ragrouter.pretrained import pretrained_source
 
 TokenStates = Callable[[dict[str, Any]], Any]  # tokenizer output -> (B, T, d) last hidden states
@@ -30,7 +30,7 @@ def load_token_encoder(name: str, dtype: str) -> tuple[Any, Any]:
     tokenizer.padding_side = "right"  # states[i, :length] are the real tokens
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer, AutoModel.from_pretrained(path, **kwargs).to(encoder_torch_dtype(dtype)).eval()
+    return tokenizer, cast_encoder(AutoModel.from_pretrained(path, **kwargs), dtype).eval()
 
 
 @lru_cache(maxsize=2)

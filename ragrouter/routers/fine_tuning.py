@@ -10,10 +10,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ragrouter.features.semantic import ENCODER_DTYPES
 from ragrouter.routers.base import Queries, TrainingSet
 
-COMPUTE_DTYPES = ENCODER_DTYPES  # the precisions the encoders run in, for the same CPUs
+COMPUTE_DTYPES = ("bfloat16", "float32")  # what autocast trains in (int8 layers do not train)
 
 
 def check_compute_dtype(dtype: str) -> None:
