@@ -8,12 +8,11 @@ sentence-transformers, which loads it from a local path or a hub
 The transformer runs in bfloat16 by default: on CPUs with bfloat16 units (AVX512-BF16, AMX)
 that is 3x float32's throughput, and the mean-pooled vectors keep a cosine of 0.9999 with
 float32's (pooling and normalisation stay in float32). Choose `float32` on CPUs without them.
-`qint8` quantizes the linear layers to int8 (per-channel weights, activations quantized per
-call, everything else float32): for serving one prompt per request it encodes in half of
-bfloat16's time on a 2-core CPU, but batches run slower and the vectors move further (mean
-cosine 0.98 with float32's), so it is an option, not the default. Its activations are quantized
-with one scale per call, so it encodes one prompt per call (`encoding_batch_size`): in a batch,
-each prompt's vector would move with the other prompts in it.
+`qint8` quantizes the linear layers to int8 (per-channel weights, everything else float32):
+one prompt encodes in half of bfloat16's time on one core (a third less on two), batches gain
+nothing and the vectors move further (mean cosine 0.98 with float32's), so it is an option, not
+the default. Its activations are quantized with one scale per call, so it encodes one prompt
+per call (`encoding_batch_size`): in a batch, each prompt's vector would move with the others.
 """
 
 from __future__ import annotations
