@@ -23,6 +23,9 @@ def extract_features(records: RoutingRecords, feature_config: dict[str, Any]) ->
     features.ids = records.frame["id"].tolist()
     seconds = time.perf_counter() - started
     tokens, nodes = len(features.arrays["token_states"]), len(features.arrays["node_pos"])
-    logger.info("features of %d prompts (%d tokens, %d parse nodes) in %.1f s", len(features), tokens, nodes, seconds)
-    log_metadata({"prompts": len(features), "tokens": tokens, "nodes": nodes, "identity": config.identity, "seconds": round(seconds, 1)})
+    with_options = int(features.arrays["answer_options"][:, 0].sum())  # column 0: has_options
+    logger.info("features of %d prompts (%d tokens, %d parse nodes, %d with answer options) in %.1f s", len(features), tokens, nodes, with_options, seconds)
+    log_metadata(
+        {"prompts": len(features), "tokens": tokens, "nodes": nodes, "with_answer_options": with_options, "identity": config.identity, "seconds": round(seconds, 1)}
+    )
     return features

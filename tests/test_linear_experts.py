@@ -7,7 +7,7 @@ import pytest
 from safetensors.numpy import load_file, save_file
 from sklearn.linear_model import Ridge
 
-from ragrouter.models.linear_experts import EMBEDDING_ALPHAS, EmbeddingRidge, LinearExperts, cross_fitted
+from ragrouter.models.linear_experts import RIDGE_ALPHAS, ExpertInputs, LeaveOneOutRidge, LinearExperts, cross_fitted
 
 PROMPTS = [
     "Integrate x squared from zero to one.",
@@ -21,15 +21,19 @@ PROMPTS = [
 ] * 4
 
 
+def _inputs(rng: np.random.Generator, prompts: list[str]) -> ExpertInputs:
+    return ExpertInputs(prompts, rng.normal(size=(len(prompts), 8)), rng.normal(size=(len(prompts), 5)))
+
+
 def _problem(n: int = 80, d: int = 6) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
     inputs = rng.normal(size=(n, d))
     return inputs, inputs @ rng.normal(size=d) + rng.normal(scale=2.0, size=n)
 
 
-def test_embedding_ridge_picks_the_alpha_with_the_smallest_leave_one_out_error_and_solves_it_exactly():
+def test_the_ridge_picks_the_alpha_with_the_smallest_leave_one_out_error_and_solves_it_exactly():
     inputs, gain = _problem()
-    fitted = EmbeddingRidge.fit(inputs, gain)
+    fitted = LeaveOneOutRidge.fit(inputs, gain)
 
     def loo_error(alpha: float) -> float:
         errors = []
@@ -39,7 +43,7 @@ def test_embedding_ridge_picks_the_alpha_with_the_smallest_leave_one_out_error_a
             errors.append((model.predict(inputs[i : i + 1])[0] - gain[i]) ** 2)
         return float(np.mean(errors))
 
-    assert fitted.alpha == EMBEDDING_ALPHAS[int(np.argmin([loo_error(a) for a in EMBEDDING_ALPHAS]))]
+    assert fitted.alpha == RIDGE_ALPHAS[int(np.argmin([loo_error(a) for a in RIDGE_ALPHAS]))]
     reference = Ridge(alpha=fitted.alpha).fit(inputs, gain)
     np.testing.assert_allclose(fitted.weights, reference.coef_, atol=1e-8)
     np.testing.assert_allclose(fitted.predict(inputs), reference.predict(inputs), atol=1e-8)
@@ -47,27 +51,39 @@ def test_embedding_ridge_picks_the_alpha_with_the_smallest_leave_one_out_error_a
 
 def test_experts_rebuilt_from_their_saved_arrays_and_vocabulary_predict_the_same(tmp_path):
     rng = np.random.default_rng(1)
-    pooled = rng.normal(size=(len(PROMPTS), 8))
+    inputs = _inputs(rng, PROMPTS)
     gain = np.array([1.0 if ("Prove" in p or "eigen" in p or "Integrate" in p) else 0.0 for p in PROMPTS])
-    experts = LinearExperts.fit(["embedding_ridge", "tfidf_ridge"], PROMPTS, pooled, gain, tfidf_alpha=1.0)
-    unseen = ["Prove that there are infinitely many primes.", "What is the capital of Spain?"]
+    experts = LinearExperts.fit(["embedding_ridge", "tfidf_ridge", "options_ridge"], inputs, gain, tfidf_alpha=1.0)
+    unseen = _inputs(rng, ["Prove that there are infinitely many primes.", "What is the capital of Spain?"])
     save_file(experts.state_arrays(), str(tmp_path / "experts.safetensors"))
     rebuilt = LinearExperts.from_state(experts.names, load_file(str(tmp_path / "experts.safetensors")), experts.vocabulary())
-    np.testing.assert_array_equal(rebuilt.predict(unseen, pooled[:2]), experts.predict(unseen, pooled[:2]))
-    by_words = experts.predict(unseen, pooled[:2])[:, 1]
+    np.testing.assert_array_equal(rebuilt.predict(unseen), experts.predict(unseen))
+    by_words = experts.predict(unseen)[:, 1]
     assert by_words[0] > by_words[1]  # the proof question shares the hard questions' words
     with pytest.raises(ValueError, match="unknown experts"):
-        LinearExperts.fit(["tfidf"], PROMPTS, pooled, gain, 1.0)
+        LinearExperts.fit(["tfidf"], inputs, gain, 1.0)
 
 
 def test_a_cross_fitted_prediction_never_depends_on_the_queries_own_label():
     rng = np.random.default_rng(2)
-    pooled = rng.normal(size=(len(PROMPTS), 8))
+    inputs = _inputs(rng, PROMPTS)
     gain = rng.choice([-1.0, 0.0, 1.0], size=len(PROMPTS))
-    names = ["embedding_ridge", "tfidf_ridge"]
-    before = cross_fitted(names, PROMPTS, pooled, gain, 1.0, folds=4, seed=0)
+    names = ["embedding_ridge", "tfidf_ridge", "options_ridge"]
+    before = cross_fitted(names, inputs, gain, 1.0, folds=4, seed=0)
     flipped = gain.copy()
     flipped[5] = -flipped[5] if flipped[5] else 1.0
-    after = cross_fitted(names, PROMPTS, pooled, flipped, 1.0, folds=4, seed=0)
+    after = cross_fitted(names, inputs, flipped, 1.0, folds=4, seed=0)
     np.testing.assert_array_equal(after[5], before[5])
     assert not np.allclose(np.delete(after, 5, axis=0), np.delete(before, 5, axis=0))  # others see it
+
+
+def test_the_standardised_ridge_is_sklearns_on_unit_variance_columns_and_a_constant_input_predicts_the_mean():
+    inputs, gain = _problem()
+    inputs = inputs * np.array([1e-3, 1.0, 10.0, 1e3, 1.0, 0.1])  # unlike scales, as option features have
+    fitted = LeaveOneOutRidge.fit(inputs, gain, standardize=True)
+    scaled = (inputs - inputs.mean(0)) / inputs.std(0)
+    reference = Ridge(alpha=fitted.alpha).fit(scaled, gain)
+    np.testing.assert_allclose(fitted.predict(inputs), reference.predict(scaled), atol=1e-8)
+    assert not np.allclose(LeaveOneOutRidge.fit(inputs, gain).predict(inputs), fitted.predict(inputs))  # raw: scale decides
+    constant = LeaveOneOutRidge.fit(np.zeros((len(gain), 4)), gain, standardize=True)  # prompts with no answer options
+    np.testing.assert_allclose(constant.predict(inputs[:, :4]), gain.mean())

@@ -232,7 +232,7 @@ def test_trained_ragrouter_beats_random_on_held_out_queries_and_round_trips_thro
     np.testing.assert_allclose(served["p_strong"], in_memory, atol=1e-5)
     reloaded = load_bundle("ragrouter-roundtrip", version).router
     assert reloaded.history_ == router.history_ and reloaded.averaged_epochs_ == router.averaged_epochs_
-    assert reloaded.experts_.names == ("embedding_ridge", "tfidf_ridge") and reloaded.blend_scale_.shape == (4,)
+    assert reloaded.experts_.names == ("embedding_ridge", "tfidf_ridge", "options_ridge") and reloaded.blend_scale_.shape == (5,)
 
 
 def test_training_keeps_the_average_of_the_best_validation_epochs(mmlu_slice):
@@ -266,3 +266,24 @@ def test_the_neighbour_component_is_the_leave_one_out_mean_gain_of_the_k_neighbo
     scores = router.score_training(train)  # the neighbours alone: a monotone function of their mean gain
     order = np.argsort(mean_gain, kind="stable")
     assert np.all(np.diff(scores[order]) >= -1e-12) and scores.std() > 0.01
+
+
+def test_the_options_component_blends_in_only_where_training_prompts_have_answer_options(mmlu_slice):
+    prompts, gain, _, features = mmlu_slice
+    rows = np.arange(300)
+    part = features.subset(rows)
+    train = TrainingSet(Queries([prompts[i] for i in rows], features=part), gain[rows], 0.0)
+    # the options alone (cross-fitted ridge on their features) rank the training queries
+    only = build_router("ragrouter", {**FAST, "epochs": 1, "experts": ["options_ridge"], "network_weight": 0.0, "neighbour_weight": 0.0}).fit(train)
+    scores, ridge = only.score_training(train), only.expert_training_[:, 0]
+    order = np.argsort(ridge, kind="stable")
+    assert np.isfinite(only.blend_scale_).all() and np.all(np.diff(scores[order]) >= -1e-12) and scores.std() > 0.01
+    # prompts without options (GSM8K's): the constant component is left out, scores as without it
+    no_options = dataclasses.replace(part, arrays={**part.arrays, "answer_options": np.zeros_like(part.arrays["answer_options"])})
+    plain = TrainingSet(Queries(train.queries.prompts, features=no_options), train.gain, 0.0)
+    with_expert = build_router("ragrouter", {**FAST, "epochs": 1}).fit(plain)
+    without = build_router("ragrouter", {**FAST, "epochs": 1, "experts": ["embedding_ridge", "tfidf_ridge"]}).fit(plain)
+    assert np.isinf(with_expert.blend_scale_[-1]) and np.isfinite(with_expert.blend_scale_[:-1]).all()
+    np.testing.assert_allclose(with_expert.score(plain.queries), without.score(plain.queries), atol=1e-12)
+    with pytest.raises(ValueError, match="nothing ranks them"):
+        build_router("ragrouter", {**FAST, "epochs": 1, "experts": ["options_ridge"], "network_weight": 0.0, "neighbour_weight": 0.0}).fit(plain)

@@ -19,6 +19,7 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 from tqdm.auto import tqdm
 
+from ragrouter.features.answer_options import FEATURES as ANSWER_OPTION_FEATURES, answer_option_features
 from ragrouter.features.semantic import DEFAULT_ENCODER, DEFAULT_ENCODER_DTYPE, encoder_identity, encoder_torch_dtype, encoding_batch_size
 from ragrouter.features.syntax import ParseGraph, SyntaxConfig, align_to_tokens, parse_graphs
 from ragrouter.features.token_encoder import load_token_encoder, token_states_function
@@ -68,7 +69,7 @@ class FeatureConfig:
 @dataclass
 class QueryFeatures:
     identity: str
-    arrays: dict[str, np.ndarray]  # pooled (n, d) + the RAGGED arrays and their offsets
+    arrays: dict[str, np.ndarray]  # pooled (n, d), answer_options (n, f), the RAGGED arrays and their offsets
     ids: list[str] | None = None  # record ids, row for row, when computed for a record set
 
     def __len__(self) -> int:
@@ -83,8 +84,9 @@ class QueryFeatures:
         return self.arrays["pooled"]
 
     def query(self, row: int) -> dict[str, np.ndarray]:
-        """One query's arrays: token_states (T, d), node_* (n,), edges (2, E), pooled (d,)."""
-        out = {"pooled": self.pooled[row]}
+        """One query's arrays: token_states (T, d), node_* (n,), edges (2, E), pooled (d,),
+        answer_options (f,)."""
+        out = {"pooled": self.pooled[row], "answer_options": self.arrays["answer_options"][row]}
         for name, offsets in RAGGED.items():
             start, end = self.arrays[offsets][row], self.arrays[offsets][row + 1]
             out[name] = self.arrays[name][..., start:end] if name == "edges" else self.arrays[name][start:end]
@@ -103,7 +105,10 @@ class QueryFeatures:
     @classmethod
     def from_queries(cls, identity: str, queries: list[dict[str, np.ndarray]], dim: int) -> QueryFeatures:
         arrays: dict[str, np.ndarray] = {
-            "pooled": np.stack([q["pooled"] for q in queries]).astype(np.float32) if queries else np.zeros((0, dim), np.float32)
+            "pooled": np.stack([q["pooled"] for q in queries]).astype(np.float32) if queries else np.zeros((0, dim), np.float32),
+            "answer_options": np.stack([q["answer_options"] for q in queries]).astype(np.float32)
+            if queries
+            else np.zeros((0, len(ANSWER_OPTION_FEATURES)), np.float32),
         }
         for name, offsets in RAGGED.items():
             parts = [q[name] for q in queries]
@@ -161,7 +166,8 @@ def extract_features(
     prompts: Sequence[str], config: FeatureConfig = FeatureConfig(), progress: bool = False, threads: ServingThreads | None = None
 ) -> QueryFeatures:
     """Token states and mean-pooled, L2-normalised embeddings (sentence-transformers' pooling
-    for MiniLM) from the encoder, and parse graphs aligned to the tokens.
+    for MiniLM) from the encoder, answer-option features pooled from those states, and parse
+    graphs aligned to the tokens.
 
     The parse (spaCy, one core) runs in a thread beside the encoder, with torch's `threads`
     when given (a served router's)."""
@@ -170,7 +176,9 @@ def extract_features(
     parsed = _PARSER.submit(parse_graphs, prompts, config.syntax)
     encoded = _encode_tokens(prompts, config, progress, parsed, threads)
     graphs = parsed.result()
-    queries = [_query_arrays(states, pooled, graph, offsets) for (states, pooled, offsets), graph in zip(encoded, graphs)]
+    queries = [
+        _query_arrays(prompt, states, pooled, graph, offsets) for prompt, (states, pooled, offsets), graph in zip(prompts, encoded, graphs)
+    ]
     _, model = load_token_encoder(config.encoder, config.encoder_dtype)
     return QueryFeatures.from_queries(config.identity, queries, int(model.config.hidden_size))
 
@@ -211,9 +219,10 @@ def _encode_tokens(
     return [encoded_rows[row] for row in range(len(prompts))]
 
 
-def _query_arrays(states: np.ndarray, pooled: np.ndarray, graph: ParseGraph, offsets: np.ndarray) -> dict[str, np.ndarray]:
+def _query_arrays(prompt: str, states: np.ndarray, pooled: np.ndarray, graph: ParseGraph, offsets: np.ndarray) -> dict[str, np.ndarray]:
     return {
         "pooled": pooled,
+        "answer_options": answer_option_features(prompt, states, offsets),
         "token_states": states,
         "node_pos": graph.pos,
         "node_dep": graph.dep,

@@ -5,10 +5,10 @@ blended with linear experts of the gain and the neighbours' mean gain.
 The encoder is frozen (its token states are computed once per record set); the graph
 encoder, fusion, retrieval projection and head train with early stopping on a validation
 split of the training queries. The final score averages the network's logit with the linear
-experts' predictions (ridge on the embedding, ridge on TF-IDF n-grams) and the k neighbours'
-similarity-weighted mean gain, each standardised on the validation split, where all of them
-are honest (cross-fitted experts, leave-one-out neighbours). Raw prompts route end to end:
-parse, encode, retrieve, score.
+experts' predictions (ridges on the embedding, on TF-IDF n-grams and on the answer options'
+features) and the k neighbours' similarity-weighted mean gain, each standardised on the
+validation split, where all of them are honest (cross-fitted experts, leave-one-out
+neighbours). Raw prompts route end to end: parse, encode, retrieve, score.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from ragrouter.features.neighbours import MEAN_GAIN_COLUMN, MIN_K, feature_count
 from ragrouter.features.query_features import FeatureConfig, QueryFeatures, ServingThreads, extract_features, serving_threads
 from ragrouter.features.semantic import DEFAULT_ENCODER, DEFAULT_ENCODER_DTYPE, encoder_torch_dtype
 from ragrouter.features.syntax import SyntaxConfig, dep_vocabulary, pos_vocabulary
-from ragrouter.models.linear_experts import EXPERTS, LinearExperts, cross_fitted
+from ragrouter.models.linear_experts import EXPERTS, ExpertInputs, LinearExperts, cross_fitted
 from ragrouter.models.ragrouter_net import Architecture, InputSizes, NetBatch, RAGRouterNet
 from ragrouter.retrieval import build_index, load_index, save_index, search
 from ragrouter.routers.base import Queries, Router, RouterConfig, TrainingSet
@@ -75,7 +75,8 @@ class RAGRouterConfig(Architecture, RouterConfig):
     weight_decay: float = 1e-4
     validation_fraction: float = 0.1
     seed: int = 0
-    # blended with the network's logit: linear experts (each with weight 1) and the k neighbours'
+    # blended with the network's logit: linear experts (each with weight 1; `options_ridge` adds
+    # nothing where no training prompt has answer options) and the k neighbours'
     # similarity-weighted mean gain (`neighbour_weight`; not blended without retrieval);
     # `experts: []` and `neighbour_weight: 0` leave the network alone
     experts: list[str] = field(default_factory=lambda: list(EXPERTS))
@@ -214,11 +215,21 @@ class RAGRouter(Router):
         """Experts on all training queries, their cross-fitted predictions, and each blend
         component's mean and spread over `rows`, whose network `logits` and (leave-one-out)
         `retrieval` features are given."""
-        cfg, prompts = self.config, list(train.queries.prompts)
-        self.experts_ = LinearExperts.fit(cfg.experts, prompts, features.pooled, self.gain_, cfg.tfidf_alpha)
-        self.expert_training_ = cross_fitted(cfg.experts, prompts, features.pooled, self.gain_, cfg.tfidf_alpha, cfg.expert_folds, cfg.seed)
+        cfg, inputs = self.config, self._expert_inputs(train.queries, features)
+        self.experts_ = LinearExperts.fit(cfg.experts, inputs, self.gain_, cfg.tfidf_alpha)
+        self.expert_training_ = cross_fitted(cfg.experts, inputs, self.gain_, cfg.tfidf_alpha, cfg.expert_folds, cfg.seed)
         components = self._components(logits, retrieval, self.expert_training_[rows])
-        self.blend_mean_, self.blend_scale_ = components.mean(0), components.std(0).clip(min=1e-9)
+        # a component constant over the training queries, or from an expert that predicts one
+        # value (answer options where none has any), cannot rank them: an infinite scale, so it
+        # adds nothing
+        constant = (components.std(0) <= 1e-9) | np.array([False, False, *self.experts_.constant()])
+        self.blend_mean_, self.blend_scale_ = components.mean(0), np.where(constant, np.inf, components.std(0))
+        if not self._blend_weights().any():
+            raise ValueError("every blended component is constant over the training queries: nothing ranks them")
+
+    @staticmethod
+    def _expert_inputs(queries: Queries, features: QueryFeatures) -> ExpertInputs:
+        return ExpertInputs(list(queries.prompts), features.pooled, features.arrays["answer_options"])
 
     @staticmethod
     def _components(logits: np.ndarray, retrieval: np.ndarray, expert_predictions: np.ndarray) -> np.ndarray:
@@ -226,10 +237,16 @@ class RAGRouter(Router):
 
     def _blend(self, components: np.ndarray) -> np.ndarray:
         """sigmoid of the weighted mean of the standardised components: a monotone P(strong)."""
-        cfg = self.config
         z = (components - self.blend_mean_) / self.blend_scale_
-        weights = np.array([cfg.network_weight, cfg.neighbour_weight if cfg.blends_neighbours else 0.0] + [1.0] * len(cfg.experts))
+        weights = self._blend_weights()
         return 1.0 / (1.0 + np.exp(-(z @ weights) / weights.sum()))
+
+    def _blend_weights(self) -> np.ndarray:
+        """Per component, as configured; 0 for one that was constant over the training queries."""
+        cfg = self.config
+        weights = np.array([cfg.network_weight, cfg.neighbour_weight if cfg.blends_neighbours else 0.0] + [1.0] * len(cfg.experts))
+        weights[np.isinf(self.blend_scale_)] = 0.0
+        return weights
 
     def _quality(self, record: dict[str, float]) -> float:
         """What early stopping maximises: validation APGR, or minus a loss (training loss when
@@ -273,7 +290,7 @@ class RAGRouter(Router):
         if not len(queries):
             return np.zeros(0)
         features = self.query_features(queries)
-        return self._blended(features, exclude_self=False, expert_predictions=self.experts_.predict(list(queries.prompts), features.pooled))
+        return self._blended(features, exclude_self=False, expert_predictions=self.experts_.predict(self._expert_inputs(queries, features)))
 
     def score_training(self, train: TrainingSet) -> np.ndarray:
         """Leave-one-out retrieval and cross-fitted experts: no training query sees its own label."""
