@@ -7,7 +7,9 @@ import pytest
 from safetensors.numpy import load_file, save_file
 from sklearn.linear_model import Ridge
 
-from ragrouter.models.linear_experts import RIDGE_ALPHAS, ExpertInputs, LeaveOneOutRidge, LinearExperts, cross_fitted
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from ragrouter.models.linear_experts import RIDGE_ALPHAS, TFIDF_SETTINGS, ExpertInputs, LeaveOneOutRidge, LinearExperts, NgramCounts, cross_fitted
 
 PROMPTS = [
     "Integrate x squared from zero to one.",
@@ -62,6 +64,22 @@ def test_experts_rebuilt_from_their_saved_arrays_and_vocabulary_predict_the_same
     assert by_words[0] > by_words[1]  # the proof question shares the hard questions' words
     with pytest.raises(ValueError, match="unknown experts"):
         LinearExperts.fit(["tfidf"], inputs, gain, 1.0)
+
+
+@pytest.mark.parametrize("max_features", [TFIDF_SETTINGS["max_features"], 7])
+def test_tfidf_from_counts_tokenised_once_is_tfidfvectorizer_fitted_on_the_same_rows(max_features):
+    rng = np.random.default_rng(3)
+    prompts = [" ".join(rng.choice(["alpha", "beta", "gamma", "delta", "prove", "solve", "x", "y"], size=rng.integers(2, 9))) for _ in range(60)]
+    rows = np.sort(rng.choice(len(prompts), size=40, replace=False))
+    vocabulary, idf, matrix = NgramCounts.of(prompts).rows(rows).tfidf(max_features)
+    reference = TfidfVectorizer(**(TFIDF_SETTINGS | {"max_features": max_features}))
+    expected = reference.fit_transform([prompts[i] for i in rows])
+    assert len(vocabulary) == (7 if max_features == 7 else len(reference.vocabulary_)) and vocabulary == reference.vocabulary_
+    np.testing.assert_array_equal(idf, reference.idf_)
+    # the same numbers up to summation order (sklearn keeps a row's terms in order of appearance)
+    np.testing.assert_allclose(matrix.toarray(), expected.toarray(), rtol=1e-12, atol=1e-15)
+    with pytest.raises(ValueError, match="too few for the TF-IDF expert"):
+        NgramCounts.of(["one prompt", "another text"]).tfidf()
 
 
 def test_a_cross_fitted_prediction_never_depends_on_the_queries_own_label():
