@@ -152,9 +152,16 @@ def test_features_match_the_sentence_embeddings_and_slice_by_row(mmlu_slice):
             embeddings_from_features(records, with_ids, other)
     with pytest.raises(ValueError, match="other records"):
         embeddings_from_features(records, dataclasses.replace(features, ids=frame["id"].tolist()[::-1]), encoder)
-    part = features.subset([3, 1])
-    assert np.array_equal(part.query(0)["edges"], features.query(3)["edges"])
-    assert np.array_equal(part.query(1)["token_states"], features.query(1)["token_states"])
+    rows = [3, 1, 3, len(prompts) - 1, 0]
+    part = features.subset(rows)
+    assert len(part) == len(rows) and {k: v.dtype for k, v in part.arrays.items()} == {k: v.dtype for k, v in features.arrays.items()}
+    for position, row in enumerate(rows):
+        sliced, original = part.query(position), features.query(row)
+        assert sliced.keys() == original.keys()
+        for name in original:
+            assert np.array_equal(sliced[name], original[name]), (row, name)
+    empty = features.subset([])
+    assert len(empty) == 0 and empty.arrays["token_states"].shape == (0, features.pooled.shape[1]) and empty.arrays["edges"].shape == (2, 0)
 
 
 def test_the_int8_encoder_quantizes_its_linear_layers_and_stays_near_float32(mmlu_slice):
