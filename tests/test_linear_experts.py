@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
-from sklearn.linear_model import Ridge
-
 from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import Ridge
 
 from ragrouter.models.linear_experts import RIDGE_ALPHAS, TFIDF_SETTINGS, ExpertInputs, LeaveOneOutRidge, LinearExperts, NgramCounts, cross_fitted
 
@@ -74,7 +73,8 @@ def test_tfidf_from_counts_tokenised_once_is_tfidfvectorizer_fitted_on_the_same_
     vocabulary, idf, matrix = NgramCounts.of(prompts).rows(rows).tfidf(max_features)
     reference = TfidfVectorizer(**(TFIDF_SETTINGS | {"max_features": max_features}))
     expected = reference.fit_transform([prompts[i] for i in rows])
-    assert len(vocabulary) == (7 if max_features == 7 else len(reference.vocabulary_)) and vocabulary == reference.vocabulary_
+    assert vocabulary == reference.vocabulary_
+    assert (len(vocabulary) == 7) == (max_features == 7)  # the limit is reached, and only when set that low
     np.testing.assert_array_equal(idf, reference.idf_)
     # the same numbers up to summation order (sklearn keeps a row's terms in order of appearance)
     np.testing.assert_allclose(matrix.toarray(), expected.toarray(), rtol=1e-12, atol=1e-15)

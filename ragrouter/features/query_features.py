@@ -97,12 +97,13 @@ class QueryFeatures:
         all of MMLU slices in 1.7 s, query by query it took 4.3)."""
         rows = np.asarray(rows, dtype=np.int64)
         arrays = {"pooled": self.pooled[rows], "answer_options": self.arrays["answer_options"][rows]}
-        for name, offsets in RAGGED.items():
+        positions = {}  # per offsets array (the node arrays share theirs): where each new element comes from
+        for offsets in set(RAGGED.values()):
             starts, sizes = self.arrays[offsets][rows], np.diff(self.arrays[offsets])[rows]
             arrays[offsets] = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-            # position j of the new flat array comes from its query's start plus j's place in that query
-            positions = np.repeat(starts - arrays[offsets][:-1], sizes) + np.arange(arrays[offsets][-1])
-            arrays[name] = self.arrays[name][..., positions] if name == "edges" else self.arrays[name][positions]
+            positions[offsets] = np.repeat(starts - arrays[offsets][:-1], sizes) + np.arange(arrays[offsets][-1])
+        for name, offsets in RAGGED.items():
+            arrays[name] = self.arrays[name][..., positions[offsets]] if name == "edges" else self.arrays[name][positions[offsets]]
         return QueryFeatures(self.identity, arrays)
 
     def select(self, ids: Sequence[str]) -> QueryFeatures:
