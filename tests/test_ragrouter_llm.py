@@ -104,7 +104,7 @@ def wider_tiny_model(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory)
     return folder
 
 
-def test_qlora_loads_the_base_in_nf4_and_trains_adapters_in_bf16(wider_tiny_model, tmp_path):
+def test_qlora_loads_the_base_in_nf4_and_trains_float32_adapters_under_bf16_compute(wider_tiny_model, tmp_path):
     """The QLoRA path on CPU (bitsandbytes NF4, double quantization, bf16 compute)."""
     import bitsandbytes as bnb
 
@@ -112,6 +112,8 @@ def test_qlora_loads_the_base_in_nf4_and_trains_adapters_in_bf16(wider_tiny_mode
     layers = [m for m in router.model_.modules() if isinstance(m, bnb.nn.Linear4bit)]
     quantization = router.model_.config.quantization_config
     assert layers and all(m.weight.quant_type == "nf4" for m in layers) and router.model_.is_activation_checkpointing
+    adapters = [p for name, p in router.model_.named_parameters() if "lora_" in name]
+    assert adapters and all(p.dtype == torch.float32 for p in adapters)  # bf16 compute, float32 weights
     assert quantization.bnb_4bit_use_double_quant and quantization.bnb_4bit_compute_dtype == torch.bfloat16
     assert "val_loss" not in router.history_[0] and "val_loss" in router.history_[-1]
     prompts, _ = _prompts(10, seed=5)
@@ -139,6 +141,7 @@ def test_the_gpu_config_builds_a_qlora_router_and_asks_for_a_gpu_where_it_trains
     params = config["parameters"]
     router = build_router("ragrouter_llm", params["routers"]["ragrouter_llm"])  # no weights load here
     assert router.config.load_in_4bit and router.config.compute_dtype == "bfloat16" and router.config.gradient_checkpointing
+    assert router.config.max_grad_norm == 0.3
     assert router.config.model == "Qwen/Qwen2.5-7B-Instruct" and params["registered_router"] == "ragrouter_llm"
     for step in ("score_ragrouter_llm", "train_router"):
         assert config["steps"][step]["settings"]["resources"]["gpu_count"] == 1

@@ -66,6 +66,7 @@ class CausalLLMRouterConfig(RouterConfig):
     epochs: int = 1
     batch_size: int = 8
     learning_rate: float = 1e-4
+    max_grad_norm: float | None = None  # clip the gradients' total norm (None: no clipping)
     seed: int = 0
     device: str = "cpu"
     compute_dtype: str = "bfloat16"  # autocast (float32 weights); float32 for CPUs without bfloat16 units
@@ -122,6 +123,7 @@ class CausalLLMRouter(Router):
             optimizer,
             lambda batch: self.loss([inputs[i] for i in batch], targets[batch], rows),
             "causal_llm fine-tuning",
+            cfg.max_grad_norm,
         )
         self._store_label_rows(rows)
         return self

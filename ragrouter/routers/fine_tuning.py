@@ -56,16 +56,32 @@ def run_epochs(
     optimizer: torch.optim.Optimizer,
     batch_loss: Callable[[list[int]], torch.Tensor],
     desc: str,
+    max_grad_norm: float | None = None,
 ) -> None:
-    """Shuffle the n training rows each epoch (seeded) and take one optimizer step per batch."""
+    """Shuffle the n training rows each epoch (seeded) and take one optimizer step per batch.
+
+    `max_grad_norm` clips the gradients' total norm first (the QLoRA paper's 0.3 keeps a large
+    model's first steps stable). A loss that is not finite stops training with the step that
+    produced it, before it reaches the weights.
+    """
     generator = torch.Generator().manual_seed(seed)
-    with tqdm(total=epochs * -(-n // batch_size), desc=desc, leave=False) as progress:
+    parameters = [p for group in optimizer.param_groups for p in group["params"]]
+    steps = epochs * -(-n // batch_size)
+    with tqdm(total=steps, desc=desc, leave=False) as progress:
         for _ in range(epochs):
             order = torch.randperm(n, generator=generator).tolist()
             for start in range(0, n, batch_size):
                 loss = batch_loss(order[start : start + batch_size])
+                value = loss.item()
+                if not np.isfinite(value):
+                    raise FloatingPointError(
+                        f"{desc}: the loss is {value} at step {progress.n + 1} of {steps}; "
+                        "lower learning_rate, set max_grad_norm, or compute in float32"
+                    )
                 optimizer.zero_grad()
                 loss.backward()
+                if max_grad_norm is not None:
+                    torch.nn.utils.clip_grad_norm_(parameters, max_grad_norm)
                 optimizer.step()
                 progress.update(1)
-                progress.set_postfix(loss=f"{loss.item():.3f}")
+                progress.set_postfix(loss=f"{value:.3f}")

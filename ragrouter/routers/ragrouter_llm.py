@@ -123,6 +123,7 @@ class RAGRouterLLM(CausalLLMRouter):
                 optimizer,
                 lambda batch: self._logged(losses, self.loss([inputs[i] for i in fit[batch]], targets[fit[batch]], rows)),
                 f"ragrouter_llm epoch {epoch + 1}",
+                cfg.max_grad_norm,
             )
             record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses))}
             # bitsandbytes repacks 4-bit weights for CPU inference on the first forward in eval
@@ -175,6 +176,7 @@ class RAGRouterLLM(CausalLLMRouter):
     def _set_trainable(self) -> None:
         """Freeze the base and inject LoRA adapters in place (the model keeps its own class)."""
         from peft import LoraConfig, inject_adapter_in_model
+        from peft.tuners.tuners_utils import cast_adapter_dtype
 
         cfg = self.config
         self.model_.requires_grad_(False)
@@ -186,6 +188,9 @@ class RAGRouterLLM(CausalLLMRouter):
             self.model_.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             self.model_.enable_input_require_grads()
         inject_adapter_in_model(self._lora_config(LoraConfig), self.model_)
+        # On a 4-bit base peft makes the adapters in the bf16 compute dtype, where AdamW's small
+        # steps are lost; they train in float32 under bf16 autocast, as get_peft_model does.
+        cast_adapter_dtype(self.model_, adapter_name="default")
         self._unfreeze_top_layers(self.config.train_last_layers)
         self.full_layers_ = [name for name, p in self.model_.named_parameters() if p.requires_grad and "lora_" not in name]
 
@@ -265,7 +270,8 @@ class RAGRouterLLM(CausalLLMRouter):
         if unexpected:
             raise ValueError(f"{directory / 'adapter' / 'adapter.safetensors'}: weights {unexpected[:3]} match no parameter of {self.config.model!r}")
         set_peft_model_state_dict(self.model_, weights)
-        self._store_label_rows(torch.nn.Parameter(rows.to(self.model_.get_output_embeddings().weight.dtype)))
+        output = self.model_.get_output_embeddings().weight
+        self._store_label_rows(torch.nn.Parameter(rows.to(device=output.device, dtype=output.dtype)))
         self.strong_ = arrays["strong"].astype(bool)
         self.neighbour_ids_, self.history_ = state["neighbour_ids"], state["history"]
         self.index_ = load_index(directory / "index.faiss")
