@@ -70,7 +70,9 @@ def test_tfidf_from_counts_tokenised_once_is_tfidfvectorizer_fitted_on_the_same_
     rng = np.random.default_rng(3)
     prompts = [" ".join(rng.choice(["alpha", "beta", "gamma", "delta", "prove", "solve", "x", "y"], size=rng.integers(2, 9))) for _ in range(60)]
     rows = np.sort(rng.choice(len(prompts), size=40, replace=False))
-    vocabulary, idf, matrix = NgramCounts.of(prompts).rows(rows).tfidf(max_features)
+    counts = NgramCounts.of(prompts)
+    columns, idf, matrix = counts.rows(rows).tfidf(max_features)
+    vocabulary = {str(term): i for i, term in enumerate(counts.terms[columns])}
     reference = TfidfVectorizer(**(TFIDF_SETTINGS | {"max_features": max_features}))
     expected = reference.fit_transform([prompts[i] for i in rows])
     assert vocabulary == reference.vocabulary_
@@ -78,6 +80,9 @@ def test_tfidf_from_counts_tokenised_once_is_tfidfvectorizer_fitted_on_the_same_
     np.testing.assert_array_equal(idf, reference.idf_)
     # the same numbers up to summation order (sklearn keeps a row's terms in order of appearance)
     np.testing.assert_allclose(matrix.toarray(), expected.toarray(), rtol=1e-12, atol=1e-15)
+    held_out = np.setdiff1d(np.arange(len(prompts)), rows)  # as cross-fitting weights its held-out fold
+    transformed = reference.transform([prompts[i] for i in held_out])
+    np.testing.assert_allclose(counts.rows(held_out).weighted(columns, idf).toarray(), transformed.toarray(), rtol=1e-12, atol=1e-15)
     with pytest.raises(ValueError, match="too few for the TF-IDF expert"):
         NgramCounts.of(["one prompt", "another text"]).tfidf()
 
@@ -92,6 +97,11 @@ def test_a_cross_fitted_prediction_never_depends_on_the_queries_own_label():
     flipped[5] = -flipped[5] if flipped[5] else 1.0
     after = cross_fitted(names, inputs, flipped, 1.0, folds=4, seed=0)
     np.testing.assert_array_equal(after[5], before[5])
+    rest, held_out = np.arange(20, len(PROMPTS)), np.arange(20)
+    experts = LinearExperts.fit(names, inputs.rows(rest), gain[rest], 1.0)  # the counts' rows
+    assert experts.tfidf.counted_terms is inputs.ngrams.terms
+    uncounted = ExpertInputs(inputs.prompts, inputs.pooled, inputs.answer_options).rows(held_out)
+    np.testing.assert_allclose(experts.predict(inputs.rows(held_out)), experts.predict(uncounted), rtol=1e-12, atol=1e-14)
     assert not np.allclose(np.delete(after, 5, axis=0), np.delete(before, 5, axis=0))  # others see it
 
 

@@ -44,10 +44,11 @@ class NgramCounts:
     def rows(self, rows: np.ndarray) -> NgramCounts:
         return NgramCounts(self.terms, self.counts[rows])
 
-    def tfidf(self, max_features: int = TFIDF_SETTINGS["max_features"]) -> tuple[dict[str, int], np.ndarray, sparse.csr_matrix]:
+    def tfidf(self, max_features: int = TFIDF_SETTINGS["max_features"]) -> tuple[np.ndarray, np.ndarray, sparse.csr_matrix]:
         """What `TfidfVectorizer(**TFIDF_SETTINGS).fit_transform` of these rows' prompts gives:
-        vocabulary, idf and matrix (terms in at least min_df prompts; the max_features most
-        frequent, ties broken in the same order; sublinear tf, smoothed idf, L2 rows)."""
+        the kept term columns (the vocabulary, in order), their idf and the matrix (terms in at
+        least min_df prompts; the max_features most frequent, ties broken in the same order;
+        sublinear tf, smoothed idf, L2 rows)."""
         document_frequency = self.counts.getnnz(axis=0)
         kept = document_frequency >= TFIDF_SETTINGS["min_df"]
         if kept.sum() > max_features:
@@ -58,12 +59,17 @@ class NgramCounts:
         columns = np.flatnonzero(kept)
         if not columns.size:
             raise ValueError(f"no word n-gram is in {TFIDF_SETTINGS['min_df']} of the {self.counts.shape[0]} training prompts: too few for the TF-IDF expert")
+        idf = np.log((self.counts.shape[0] + 1) / (document_frequency[columns].astype(np.float64) + 1)) + 1
+        return columns, idf, self.weighted(columns, idf)
+
+    def weighted(self, columns: np.ndarray, idf: np.ndarray) -> sparse.csr_matrix:
+        """These rows as `TfidfVectorizer.transform` gives them for the vocabulary `columns`
+        with `idf`: no second tokenisation of prompts already counted."""
         matrix = self.counts[:, columns]
         np.log(matrix.data, matrix.data)
         matrix.data += 1.0
-        idf = np.log((self.counts.shape[0] + 1) / (document_frequency[columns].astype(np.float64) + 1)) + 1
         matrix.data *= idf[matrix.indices]
-        return {str(term): i for i, term in enumerate(self.terms[columns])}, idf, normalize(matrix, copy=False)
+        return normalize(matrix, copy=False)
 
 
 @dataclass
@@ -130,6 +136,10 @@ class TfidfRidge:
     idf: np.ndarray
     weights: np.ndarray
     intercept: float
+    # the n-gram counts' terms it was fitted on and its vocabulary's columns among them, so the
+    # cross-fitting folds' held-out rows are weighted from their counts (unset once reloaded)
+    counted_terms: np.ndarray | None = field(default=None, repr=False)
+    columns: np.ndarray | None = field(default=None, repr=False)
     vectorizer: TfidfVectorizer = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -139,12 +149,17 @@ class TfidfRidge:
 
     @classmethod
     def fit(cls, ngrams: NgramCounts, gain: np.ndarray, alpha: float) -> TfidfRidge:
-        vocabulary, idf, matrix = ngrams.tfidf()
+        columns, idf, matrix = ngrams.tfidf()
         model = Ridge(alpha=alpha).fit(matrix, gain)
-        return cls(vocabulary, idf, model.coef_, float(model.intercept_))
+        vocabulary = {str(term): i for i, term in enumerate(ngrams.terms[columns])}
+        return cls(vocabulary, idf, model.coef_, float(model.intercept_), ngrams.terms, columns)
 
-    def predict(self, prompts: Sequence[str]) -> np.ndarray:
-        matrix: sparse.csr_matrix = self.vectorizer.transform(prompts)
+    def predict(self, prompts: Sequence[str], ngrams: NgramCounts | None = None) -> np.ndarray:
+        """Predictions for `prompts`; from `ngrams`, their counts, when counted with the fit's terms."""
+        if ngrams is not None and ngrams.terms is self.counted_terms:
+            matrix = ngrams.weighted(self.columns, self.idf)
+        else:
+            matrix = self.vectorizer.transform(prompts)
         return matrix @ self.weights + self.intercept
 
 
@@ -182,7 +197,7 @@ class LinearExperts:
             if name in RIDGE_EXPERTS:
                 columns.append(self.ridges[name].predict(RIDGE_EXPERTS[name][1](inputs)))
             else:
-                columns.append(self.tfidf.predict(inputs.prompts))
+                columns.append(self.tfidf.predict(inputs.prompts, inputs.ngrams))
         return np.column_stack(columns) if columns else np.zeros((len(inputs.prompts), 0))
 
     def constant(self) -> list[bool]:
