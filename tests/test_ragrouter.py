@@ -27,6 +27,7 @@ from ragrouter.features.syntax import align_to_tokens, dep_vocabulary, parse_gra
 from ragrouter.features.token_encoder import load_token_encoder, traced_token_states
 from ragrouter.labels import gains
 from ragrouter.models.fusion import CrossModalFusion
+from ragrouter.models.ragrouter_net import NetBatch
 from ragrouter.registry.model_registry import load_bundle, register_bundle
 from ragrouter.registry.tracking import configure_tracking, use_experiment
 from ragrouter.retrieval import build_index, search
@@ -162,6 +163,44 @@ def test_features_match_the_sentence_embeddings_and_slice_by_row(mmlu_slice):
             assert np.array_equal(sliced[name], original[name]), (row, name)
     empty = features.subset([])
     assert len(empty) == 0 and empty.arrays["token_states"].shape == (0, features.pooled.shape[1]) and empty.arrays["edges"].shape == (2, 0)
+
+
+def _collated_query_by_query(features: QueryFeatures, rows: list[int]):
+    """The batch as PyG builds it from one `Data` per query: what `NetBatch.collate` must equal."""
+    from torch_geometric.data import Batch, Data
+
+    queries = [features.query(row) for row in rows]
+    width = max(len(q["token_states"]) for q in queries)
+    tokens = torch.zeros(len(queries), width, features.pooled.shape[1])
+    for b, q in enumerate(queries):
+        tokens[b, : len(q["token_states"])] = torch.from_numpy(q["token_states"].astype(np.float32))
+    graphs = [
+        Data(
+            pos=torch.from_numpy(q["node_pos"]),
+            dep=torch.from_numpy(q["node_dep"]),
+            depth=torch.from_numpy(q["node_depth"]),
+            token_position=torch.where(torch.from_numpy(q["node_token"]) >= 0, torch.from_numpy(q["node_token"]) + b * width, -1),
+            edge_index=torch.from_numpy(q["edges"]),
+            num_nodes=len(q["node_token"]),
+        )
+        for b, q in enumerate(queries)
+    ]
+    return tokens, Batch.from_data_list(graphs)
+
+
+def test_a_collated_batch_is_the_one_pyg_builds_query_by_query(mmlu_slice):
+    *_, features = mmlu_slice
+    rows = [5, 0, len(features) - 1, 5, 17]
+    retrieval = np.random.default_rng(0).normal(size=(len(features), feature_count())).astype(np.float32)
+    batch = NetBatch.collate(features, np.array(rows), retrieval)
+    tokens, graphs = _collated_query_by_query(features, rows)
+    torch.testing.assert_close(batch.tokens, tokens, rtol=0, atol=0)
+    assert torch.equal(batch.token_mask, torch.from_numpy(np.arange(tokens.shape[1]) < np.diff(features.arrays["token_offsets"])[rows][:, None]))
+    assert isinstance(batch.graphs, type(graphs)) and batch.graphs.num_graphs == len(rows)
+    for name in ("pos", "dep", "depth", "token_position", "edge_index", "batch", "ptr"):
+        expected = getattr(graphs, name)
+        assert getattr(batch.graphs, name).dtype == expected.dtype and torch.equal(getattr(batch.graphs, name), expected), name
+    assert torch.equal(batch.pooled, torch.from_numpy(features.pooled[rows])) and torch.equal(batch.retrieval, torch.from_numpy(retrieval[rows]))
 
 
 def test_the_int8_encoder_quantizes_its_linear_layers_and_stays_near_float32(mmlu_slice):
