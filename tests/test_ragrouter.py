@@ -21,7 +21,7 @@ from ragrouter.data.sources import SourceConfig
 from ragrouter.evaluation.metrics import summarize
 from ragrouter.features.embeddings import embeddings_from_features
 from ragrouter.features.neighbours import MEAN_GAIN_COLUMN, feature_count, neighbour_features
-from ragrouter.features.query_features import FeatureConfig, QueryFeatures, ServingThreads, _encode_tokens, extract_features
+from ragrouter.features.query_features import RAGGED, FeatureConfig, QueryFeatures, ServingThreads, _encode_tokens, extract_features
 from ragrouter.features.semantic import DEFAULT_ENCODER, DEFAULT_ENCODER_DTYPE, Encoder
 from ragrouter.features.syntax import align_to_tokens, dep_vocabulary, parse_graphs, pos_vocabulary
 from ragrouter.features.token_encoder import load_token_encoder, traced_token_states
@@ -157,7 +157,7 @@ def test_features_match_the_sentence_embeddings_and_slice_by_row(mmlu_slice):
     part = features.subset(rows)
     assert len(part) == len(rows) and {k: v.dtype for k, v in part.arrays.items()} == {k: v.dtype for k, v in features.arrays.items()}
     for position, row in enumerate(rows):
-        sliced, original = part.query(position), features.query(row)
+        sliced, original = _query(part, position), _query(features, row)
         assert sliced.keys() == original.keys()
         for name in original:
             assert np.array_equal(sliced[name], original[name]), (row, name)
@@ -165,11 +165,20 @@ def test_features_match_the_sentence_embeddings_and_slice_by_row(mmlu_slice):
     assert len(empty) == 0 and empty.arrays["token_states"].shape == (0, features.pooled.shape[1]) and empty.arrays["edges"].shape == (2, 0)
 
 
+def _query(features: QueryFeatures, row: int) -> dict[str, np.ndarray]:
+    """One query's arrays, cut from the flat ones by their offsets: what subsets and batches must keep."""
+    out = {"pooled": features.pooled[row], "answer_options": features.arrays["answer_options"][row]}
+    for name, offsets in RAGGED.items():
+        start, end = features.arrays[offsets][row], features.arrays[offsets][row + 1]
+        out[name] = features.arrays[name][..., start:end] if name == "edges" else features.arrays[name][start:end]
+    return out
+
+
 def _collated_query_by_query(features: QueryFeatures, rows: list[int]):
     """The batch as PyG builds it from one `Data` per query: what `NetBatch.collate` must equal."""
     from torch_geometric.data import Batch, Data
 
-    queries = [features.query(row) for row in rows]
+    queries = [_query(features, row) for row in rows]
     width = max(len(q["token_states"]) for q in queries)
     tokens = torch.zeros(len(queries), width, features.pooled.shape[1])
     for b, q in enumerate(queries):

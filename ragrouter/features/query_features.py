@@ -83,15 +83,6 @@ class QueryFeatures:
     def pooled(self) -> np.ndarray:
         return self.arrays["pooled"]
 
-    def query(self, row: int) -> dict[str, np.ndarray]:
-        """One query's arrays: token_states (T, d), node_* (n,), edges (2, E), pooled (d,),
-        answer_options (f,)."""
-        out = {"pooled": self.pooled[row], "answer_options": self.arrays["answer_options"][row]}
-        for name, offsets in RAGGED.items():
-            start, end = self.arrays[offsets][row], self.arrays[offsets][row + 1]
-            out[name] = self.arrays[name][..., start:end] if name == "edges" else self.arrays[name][start:end]
-        return out
-
     def subset(self, rows: Sequence[int]) -> QueryFeatures:
         """The given rows, in that order: each ragged array gathered in one indexing (a fold of
         all of MMLU slices in 1.7 s, query by query it took 4.3)."""
