@@ -115,3 +115,16 @@ def test_the_standardised_ridge_is_sklearns_on_unit_variance_columns_and_a_const
     assert not np.allclose(LeaveOneOutRidge.fit(inputs, gain).predict(inputs), fitted.predict(inputs))  # raw: scale decides
     constant = LeaveOneOutRidge.fit(np.zeros((len(gain), 4)), gain, standardize=True)  # prompts with no answer options
     np.testing.assert_allclose(constant.predict(inputs[:, :4]), gain.mean())
+
+
+def test_a_tfidf_expert_routing_raw_prompts_predicts_what_tfidfvectorizer_transform_gives():
+    rng = np.random.default_rng(4)
+    gain = rng.choice([-1.0, 0.0, 1.0], size=len(PROMPTS))
+    expert = LinearExperts.fit(["tfidf_ridge"], _inputs(rng, PROMPTS), gain, 1.0).tfidf
+    reference = TfidfVectorizer(**TFIDF_SETTINGS, vocabulary=expert.vocabulary)
+    reference.idf_ = expert.idf
+    prompts = ["Prove that the square root of three is irrational, prove it twice.", "What is the capital of Spain?", "zzz qqq", ""]
+    expected = reference.transform(prompts) @ expert.weights + expert.intercept
+    np.testing.assert_allclose(expert.predict(prompts), expected, rtol=1e-12, atol=1e-15)
+    assert expert.predict(["zzz qqq"])[0] == expert.intercept  # no known term: the intercept alone
+    assert len(set(np.round(expected, 12))) == 3  # the prompts that share words differ

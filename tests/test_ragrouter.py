@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from torch_geometric.utils import to_dense_batch
 
 from ragrouter.bundle import RouterBundle
 from ragrouter.data.ingest import ingest_sources
@@ -27,12 +28,12 @@ from ragrouter.features.syntax import align_to_tokens, dep_vocabulary, parse_gra
 from ragrouter.features.token_encoder import load_token_encoder, traced_token_states
 from ragrouter.labels import gains
 from ragrouter.models.fusion import CrossModalFusion
-from ragrouter.models.ragrouter_net import NetBatch
+from ragrouter.models.ragrouter_net import Architecture, InputSizes, NetBatch, RAGRouterNet, scoring_forward
 from ragrouter.registry.model_registry import load_bundle, register_bundle
 from ragrouter.registry.tracking import configure_tracking, use_experiment
 from ragrouter.retrieval import build_index, search
 from ragrouter.routers import Queries, TrainingSet, build_router
-from ragrouter.routers.ragrouter import average_weights
+from ragrouter.routers.ragrouter import RAGRouterConfig, average_weights
 
 FAST = {"epochs": 6, "patience": 3, "hidden": 32, "max_tokens": 128}
 
@@ -210,6 +211,29 @@ def test_a_collated_batch_is_the_one_pyg_builds_query_by_query(mmlu_slice):
         expected = getattr(graphs, name)
         assert getattr(batch.graphs, name).dtype == expected.dtype and torch.equal(getattr(batch.graphs, name), expected), name
     assert torch.equal(batch.pooled, torch.from_numpy(features.pooled[rows])) and torch.equal(batch.retrieval, torch.from_numpy(retrieval[rows]))
+    _, node_mask = to_dense_batch(graphs.pos, graphs.batch, batch_size=len(rows))  # where the nodes sit once padded
+    assert torch.equal(batch.node_mask, node_mask)
+
+
+@pytest.mark.parametrize("architecture", [{}, {"fusion": "concat"}, {"syntax": False}, {"retrieval": False}])
+def test_the_traced_scoring_network_gives_the_eager_networks_logits(mmlu_slice, architecture):
+    *_, features = mmlu_slice
+    # one-token prompts: a graph of one node and no arc; a long prompt: the node cap
+    short = extract_features(["Hi", "Why?", "Name it. " * 200], build_router("ragrouter", FAST).config.features)
+    sizes = InputSizes(features.pooled.shape[1], len(pos_vocabulary()), len(dep_vocabulary()), feature_count())
+    torch.manual_seed(0)
+    net = RAGRouterNet(sizes, Architecture(hidden=32, **architecture)).eval()
+    traced = scoring_forward(net)
+    rng = np.random.default_rng(0)
+    for source, rows in ((features, [0]), (features, list(range(40))), (features, [7, 3, 90]), (short, [0]), (short, [0, 1, 2])):
+        retrieval = rng.normal(size=(len(source), feature_count())).astype(np.float32)
+        batch = NetBatch.collate(source, np.array(rows), retrieval)
+        with torch.inference_mode():
+            expected, logits = net(batch), traced(batch)
+        assert logits.shape == (len(rows),)
+        torch.testing.assert_close(logits, expected, rtol=0, atol=1e-5)
+        assert len(rows) == 1 or expected.std() > 1e-3  # the queries' logits differ: a real comparison
+    assert np.diff(short.arrays["edge_offsets"])[0] == 0 and np.diff(short.arrays["node_offsets"])[2] == RAGRouterConfig.max_nodes
 
 
 def test_the_int8_encoder_quantizes_its_linear_layers_and_stays_near_float32(mmlu_slice):

@@ -13,7 +13,7 @@ State is plain arrays and a JSON vocabulary: no pickle.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from scipy import sparse
@@ -140,12 +140,10 @@ class TfidfRidge:
     # cross-fitting folds' held-out rows are weighted from their counts (unset once reloaded)
     counted_terms: np.ndarray | None = field(default=None, repr=False)
     columns: np.ndarray | None = field(default=None, repr=False)
-    vectorizer: TfidfVectorizer = field(init=False, repr=False)
+    analyzer: Callable[[str], list[str]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        """The vectorizer rebuilt once from the vocabulary and idf (routing one prompt stays cheap)."""
-        self.vectorizer = TfidfVectorizer(**TFIDF_SETTINGS, vocabulary=self.vocabulary)
-        self.vectorizer.idf_ = self.idf
+        self.analyzer = TfidfVectorizer(**TFIDF_SETTINGS).build_analyzer()
 
     @classmethod
     def fit(cls, ngrams: NgramCounts, gain: np.ndarray, alpha: float) -> TfidfRidge:
@@ -157,10 +155,19 @@ class TfidfRidge:
     def predict(self, prompts: Sequence[str], ngrams: NgramCounts | None = None) -> np.ndarray:
         """Predictions for `prompts`; from `ngrams`, their counts, when counted with the fit's terms."""
         if ngrams is not None and ngrams.terms is self.counted_terms:
-            matrix = ngrams.weighted(self.columns, self.idf)
-        else:
-            matrix = self.vectorizer.transform(prompts)
-        return matrix @ self.weights + self.intercept
+            return ngrams.weighted(self.columns, self.idf) @ self.weights + self.intercept
+        return np.array([self._predict_one(prompt) for prompt in prompts]) + self.intercept
+
+    def _predict_one(self, prompt: str) -> float:
+        """`TfidfVectorizer.transform` of one prompt (sublinear tf, idf, L2) times the weights,
+        without sklearn's input checks: 0.05 ms a prompt instead of 0.9, which routing one
+        prompt paid."""
+        terms = [self.vocabulary[term] for term in self.analyzer(prompt) if term in self.vocabulary]
+        if not terms:
+            return 0.0
+        columns, counts = np.unique(terms, return_counts=True)
+        values = (1.0 + np.log(counts)) * self.idf[columns]
+        return float(values @ self.weights[columns]) / float(np.sqrt(values @ values))
 
 
 # the leave-one-out ridge experts: name -> (state prefix, their inputs, standardised)

@@ -17,7 +17,7 @@ import copy
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Callable, Literal, Self
 
 import faiss
 import numpy as np
@@ -30,7 +30,7 @@ from ragrouter.features.query_features import FeatureConfig, QueryFeatures, Serv
 from ragrouter.features.semantic import DEFAULT_ENCODER, DEFAULT_ENCODER_DTYPE, encoder_torch_dtype
 from ragrouter.features.syntax import SyntaxConfig, dep_vocabulary, pos_vocabulary
 from ragrouter.models.linear_experts import EXPERTS, ExpertInputs, LinearExperts, cross_fitted
-from ragrouter.models.ragrouter_net import Architecture, InputSizes, NetBatch, RAGRouterNet
+from ragrouter.models.ragrouter_net import Architecture, InputSizes, NetBatch, RAGRouterNet, scoring_forward
 from ragrouter.retrieval import build_index, load_index, save_index, search
 from ragrouter.routers.base import Queries, Router, RouterConfig, TrainingSet
 from ragrouter.routers.registry import register_router
@@ -122,6 +122,7 @@ class RAGRouter(Router):
     config: RAGRouterConfig
     uses_query_features = True
     net_: RAGRouterNet
+    scoring_net_: Callable[[NetBatch], torch.Tensor]  # net_ traced once trained (scoring_forward)
     index_: faiss.Index
     gain_: np.ndarray
     threshold_: float
@@ -188,7 +189,7 @@ class RAGRouter(Router):
             record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses))}
             if n_val:
                 self.net_.eval()
-                logits = self._logits(val_batches, n_val)
+                logits = self._logits(self.net_, val_batches, n_val)
                 record["val_loss"] = float(loss_fn(logits, targets[val]))
                 record["val_apgr"] = apgr_of_gains(logits.numpy(), self.gain_[val])
             self.history_.append(record)
@@ -204,10 +205,10 @@ class RAGRouter(Router):
                 break
         self.averaged_epochs_ = sorted(epoch for _, epoch, _ in kept)
         self.net_.load_state_dict(average_weights([weights for _, _, weights in kept]))
-        self.net_.eval()
+        self.scoring_net_ = scoring_forward(self.net_)
         # the blend's scales come from the validation split (all training queries without one)
         rows = val if n_val else np.arange(len(self.gain_))
-        logits = self._logits(val_batches if n_val else self._collated(features, rows, retrieval), len(rows))
+        logits = self._logits(self.scoring_net_, val_batches if n_val else self._collated(features, rows, retrieval), len(rows))
         self._fit_blend(train, features, rows, logits.double().numpy(), retrieval[rows])
         return self
 
@@ -273,17 +274,19 @@ class RAGRouter(Router):
         chunks = [by_length[start : start + SCORING_BATCH] for start in range(0, len(rows), SCORING_BATCH)]
         return [(chunk, NetBatch.collate(features, rows[chunk], retrieval)) for chunk in chunks]
 
-    def _logits(self, batches: list[tuple[np.ndarray, NetBatch]], n_rows: int) -> torch.Tensor:
-        """The network's logits in eval mode (set after each training epoch and on loading)."""
+    @staticmethod
+    def _logits(forward: Callable[[NetBatch], torch.Tensor], batches: list[tuple[np.ndarray, NetBatch]], n_rows: int) -> torch.Tensor:
+        """The logits of `forward`: the network in eval mode while it trains (set after each
+        epoch), its traced graph once trained."""
         logits = torch.zeros(n_rows)
         with torch.inference_mode():
             for positions, batch in batches:
-                logits[positions] = self.net_(batch)
+                logits[positions] = forward(batch)
         return logits
 
     def _blended(self, features: QueryFeatures, exclude_self: bool, expert_predictions: np.ndarray) -> np.ndarray:
         retrieval = self._retrieval(features, exclude_self)
-        logits = self._logits(self._collated(features, np.arange(len(features)), retrieval), len(features))
+        logits = self._logits(self.scoring_net_, self._collated(features, np.arange(len(features)), retrieval), len(features))
         return self._blend(self._components(logits.double().numpy(), retrieval, expert_predictions))
 
     def score(self, queries: Queries) -> np.ndarray:
@@ -314,7 +317,7 @@ class RAGRouter(Router):
         state: dict[str, Any] = json.loads((directory / "ragrouter.json").read_text())
         self.net_ = RAGRouterNet(InputSizes(**state["sizes"]), Architecture(**state["architecture"]))
         self.net_.load_state_dict({k[4:]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("net.")})
-        self.net_.eval()
+        self.scoring_net_ = scoring_forward(self.net_)
         self.gain_, self.threshold_, self.history_ = arrays["gain"], state["label_threshold"], state["history"]
         self.averaged_epochs_ = state["averaged_epochs"]
         self.index_ = load_index(directory / "index.faiss")
