@@ -160,8 +160,8 @@ class TfidfRidge:
 
     def _predict_one(self, prompt: str) -> float:
         """`TfidfVectorizer.transform` of one prompt (sublinear tf, idf, L2) times the weights,
-        without sklearn's input checks: 0.05 ms a prompt instead of 0.9, which routing one
-        prompt paid."""
+        without sklearn's input checks, which were most of routing one prompt's experts (0.93 ms
+        for all three through `transform`, 0.21 now)."""
         terms = [self.vocabulary[term] for term in self.analyzer(prompt) if term in self.vocabulary]
         if not terms:
             return 0.0

@@ -182,8 +182,9 @@ def example_batch(sizes: InputSizes) -> NetBatch:
 
 def scoring_forward(net: RAGRouterNet) -> Callable[[NetBatch], torch.Tensor]:
     """The trained network in eval mode as a frozen TorchScript graph of its inputs (shapes stay
-    dynamic): one prompt's forward takes 0.41 ms instead of 1.15, which were mostly the modules'
-    Python dispatch and MultiheadAttention's argument checks; the same logits (tested)."""
+    dynamic): one prompt's forward takes 0.41 ms instead of 1.15 (warm, two threads), which
+    were mostly the modules' Python dispatch and MultiheadAttention's argument checks; the same
+    logits (tested)."""
     net.eval()
     with warnings.catch_warnings(), torch.inference_mode():
         warnings.simplefilter("ignore")  # TorchScript's deprecation notices and tracer hints
