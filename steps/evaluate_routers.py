@@ -15,13 +15,14 @@ from ragrouter.evaluation.artifacts import EvaluationReport, OutOfFoldScores
 from ragrouter.evaluation.bootstrap import DEFAULT_RESAMPLES, INTERVAL_COLUMNS, with_intervals
 from ragrouter.evaluation.metrics import METRIC_COLUMNS, evaluate_scores
 from ragrouter.evaluation.report import results_markdown, write_report
-from ragrouter.registry.tracking import configure_tracking, pipeline_run
+from ragrouter.registry.tracking import configure_tracking, pipeline_run, tracking_store_identity
 from steps.cache_policy import library_cache_policy
 
 logger = logging.getLogger(__name__)
 
 
-@step(cache_policy=library_cache_policy(__file__))
+# Its metrics land in one MLflow store: a new store gets them again.
+@step(cache_policy=library_cache_policy(__file__, cache_func=tracking_store_identity))
 def evaluate_routers(
     scores: list[OutOfFoldScores], experiment: str = "ragrouter-training", bootstrap_resamples: int = DEFAULT_RESAMPLES
 ) -> tuple[Annotated[EvaluationReport, "evaluation_report"], Annotated[MarkdownString, "results_table"]]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import mlflow
@@ -141,6 +144,26 @@ def test_rerun_is_cached_and_encoder_or_data_changes_rerun_only_what_depends_on_
     assert {s for name, s in again.items() if name not in always_run} == {ExecutionStatus.CACHED}
     assert {again[name] for name in always_run} == {ExecutionStatus.COMPLETED}
     assert (tmp_path / "reports" / "latest").resolve().name == Client().get_pipeline("training_pipeline").last_run.name
+
+    # A new MLflow store where the old one was (a fresh checkout, a deleted mlruns.db): the
+    # cached registration names a version that store never had, so the model is registered
+    # (and the run's metrics logged) again. Each run is a new process, as a user's are (one process keeps a deleted sqlite
+    # file's connection).
+    store = tmp_path / "store" / "mlflow.db"
+    config = tmp_path / "cache-test.yaml"
+    config.write_text(yaml.safe_dump({"parameters": params}))
+    environment = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{store}"}
+    training = [sys.executable, "run.py", "training", "--config", str(config)]
+    subprocess.run(training, env=environment, check=True, capture_output=True)
+    shutil.rmtree(store.parent)
+    subprocess.run(training, env=environment, check=True, capture_output=True)
+    renewed = Client().get_pipeline("training_pipeline").last_run
+    assert renewed.status == ExecutionStatus.COMPLETED
+    assert {renewed.steps[name].status for name in ("evaluate_routers", "register_router")} == {ExecutionStatus.COMPLETED}
+    renewed_store = MlflowClient(tracking_uri=f"sqlite:///{store}", registry_uri=f"sqlite:///{store}")
+    champion = renewed_store.get_model_version_by_alias("ragrouter-cache-test", CHAMPION)
+    assert (str(champion.version), champion.tags["zenml_run_id"]) == ("1", str(renewed.id))
+    assert "P1.knn.APGR" in renewed_store.get_run(champion.run_id).data.metrics
 
     encoder = _statuses(_run(**{**params, "encoder": {"name": "all-MiniLM-L6-v2", "max_seq_length": 48}}))
     assert all(encoder[name] == ExecutionStatus.CACHED for name in UPSTREAM)

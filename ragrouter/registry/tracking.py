@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Iterator
 
 import mlflow
+from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 SQLITE_PREFIX = "sqlite:///"
 DEFAULT_TRACKING_URI = "sqlite:///mlruns.db"
 PIPELINE_RUN_TAG = "zenml_run_id"
+DEFAULT_EXPERIMENT_ID = "0"  # every MLflow store creates it with itself
 
 
 def resolve_tracking_uri(explicit: str | None = None) -> str:
@@ -27,12 +29,19 @@ def _sqlite_database(uri: str) -> Path | None:
 
 
 def tracking_store_identity() -> str:
-    """Which store this process would register into (a sqlite path made absolute). In the cache
-    key of steps whose output names a registered version: such a result is reusable only against
-    the same store (a clone beside another, with its own mlruns.db, registers again)."""
+    """Which store this process would register into: its location (a sqlite path made absolute)
+    and when it was created (its Default experiment's creation time). In the cache key of steps
+    whose output names a registered version: such a result is reusable only against the same
+    store, not one beside it (another clone's mlruns.db) nor a new one where it used to be (a
+    fresh checkout at the same path, a deleted mlruns.db), which registers again."""
     uri = resolve_tracking_uri()
     database = _sqlite_database(uri)
-    return f"{SQLITE_PREFIX}{database}" if database else uri
+    location = f"{SQLITE_PREFIX}{database}" if database else uri
+    try:
+        created = MlflowClient(tracking_uri=location).get_experiment(DEFAULT_EXPERIMENT_ID).creation_time
+    except MlflowException as error:  # unreachable: the step runs, and says why it cannot register
+        created = f"unreachable ({error.error_code})"
+    return f"{location} created {created}"
 
 
 def use_experiment(name: str) -> str:
