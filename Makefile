@@ -52,5 +52,5 @@ bench: setup data stack  ## cold and cached wall time of the default pipeline
 serve: setup  ## serve the champion over HTTP on port 5001
 	$(BIN)/mlflow models serve -m models:/ragrouter@champion --env-manager local -p 5001
 
-clean-state:  ## forget local ZenML runs, MLflow runs and reports (not the data)
+clean-state:  ## forget this folder's MLflow store, reports and ZenML repository (not the data; ZenML's runs and step cache stay in its global store)
 	rm -rf .zen mlruns mlruns.db mlartifacts reports
