@@ -147,16 +147,19 @@ def test_rerun_is_cached_and_encoder_or_data_changes_rerun_only_what_depends_on_
 
     # A new MLflow store where the old one was (a fresh checkout, a deleted mlruns.db): the
     # cached registration names a version that store never had, so the model is registered
-    # (and the run's metrics logged) again. Each run is a new process, as a user's are (one process keeps a deleted sqlite
-    # file's connection).
+    # (and the run's metrics logged) again. Each run is a new process, as a user's are (one
+    # process keeps a deleted sqlite file's connection).
     store = tmp_path / "store" / "mlflow.db"
     config = tmp_path / "cache-test.yaml"
     config.write_text(yaml.safe_dump({"parameters": params}))
-    environment = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{store}"}
-    training = [sys.executable, "run.py", "training", "--config", str(config)]
-    subprocess.run(training, env=environment, check=True, capture_output=True)
-    shutil.rmtree(store.parent)
-    subprocess.run(training, env=environment, check=True, capture_output=True)
+    for delete_store_first in (False, True):
+        if delete_store_first:
+            shutil.rmtree(store.parent)
+        done = subprocess.run(
+            [sys.executable, "run.py", "training", "--config", str(config)],
+            env={**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{store}"}, capture_output=True, text=True,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
     renewed = Client().get_pipeline("training_pipeline").last_run
     assert renewed.status == ExecutionStatus.COMPLETED
     assert {renewed.steps[name].status for name in ("evaluate_routers", "register_router")} == {ExecutionStatus.COMPLETED}

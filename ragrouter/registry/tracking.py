@@ -29,11 +29,11 @@ def _sqlite_database(uri: str) -> Path | None:
 
 
 def tracking_store_identity() -> str:
-    """Which store this process would register into: its location (a sqlite path made absolute)
+    """Which store this process would write into: its location (a sqlite path made absolute)
     and when it was created (its Default experiment's creation time). In the cache key of steps
-    whose output names a registered version: such a result is reusable only against the same
-    store, not one beside it (another clone's mlruns.db) nor a new one where it used to be (a
-    fresh checkout at the same path, a deleted mlruns.db), which registers again."""
+    whose results live in that store (a registered version, logged metrics): such a result is
+    reusable only against the same store, not one beside it (another clone's mlruns.db) nor a
+    new one where it used to be (a fresh checkout at the same path, a deleted mlruns.db)."""
     uri = resolve_tracking_uri()
     database = _sqlite_database(uri)
     location = f"{SQLITE_PREFIX}{database}" if database else uri
