@@ -93,7 +93,7 @@ def test_the_packaged_minilm_fine_tunes_offline():
 
 def test_bfloat16_autocast_scores_as_float32_does_to_its_precision(tiny_bert):
     prompts, gain = _prompts(160, 0)
-    router = build_router("bert", _config(tiny_bert)).fit(TrainingSet(Queries(prompts), gain))
+    router = build_router("bert", _config(tiny_bert, compute_dtype="bfloat16")).fit(TrainingSet(Queries(prompts), gain))
     test_prompts = Queries(_prompts(80, 1)[0])
     in_bfloat16 = router.score(test_prompts)
     router.config.compute_dtype = "float32"

@@ -29,6 +29,7 @@ from ragrouter.features.token_encoder import load_token_encoder, traced_token_st
 from ragrouter.labels import gains
 from ragrouter.models.fusion import CrossModalFusion
 from ragrouter.models.ragrouter_net import Architecture, InputSizes, NetBatch, RAGRouterNet, scoring_forward
+from ragrouter.precision import native_bfloat16
 from ragrouter.registry.model_registry import load_bundle, register_bundle
 from ragrouter.registry.tracking import configure_tracking, use_experiment
 from ragrouter.retrieval import build_index, search
@@ -135,11 +136,29 @@ def mmlu_slice(routellm_data: Path) -> tuple[list[str], np.ndarray, pd.DataFrame
     return prompts, gains(records), records.frame, extract_features(prompts, build_router("ragrouter", FAST).config.features)
 
 
+def test_auto_precision_computes_in_what_this_cpu_runs_natively(mmlu_slice):
+    """`auto` (the default) is bfloat16 on CPUs with bfloat16 units and float32 elsewhere, where
+    bfloat16 is emulated and 5x slower: its vectors are that precision's, and named after it."""
+    prompts = mmlu_slice[0][:16]
+    native, other = ("bfloat16", "float32") if native_bfloat16() else ("float32", "bfloat16")
+    auto, explicit = FeatureConfig(max_tokens=128), FeatureConfig(max_tokens=128, encoder_dtype=native)
+    assert auto.encoder_dtype == DEFAULT_ENCODER_DTYPE == "auto" and auto.computed_dtype == native
+    assert auto.identity == explicit.identity and auto.identity != FeatureConfig(max_tokens=128, encoder_dtype=other).identity
+    assert Encoder(max_seq_length=128).identity == Encoder(max_seq_length=128, dtype=native).identity
+    from_auto, from_native = extract_features(prompts, auto), extract_features(prompts, explicit)
+    for name, array in from_auto.arrays.items():
+        np.testing.assert_array_equal(array, from_native.arrays[name])
+    np.testing.assert_array_equal(Encoder(max_seq_length=128).encode(prompts), Encoder(max_seq_length=128, dtype=native).encode(prompts))
+    in_other = extract_features(prompts[:4], FeatureConfig(max_tokens=128, encoder_dtype=other)).pooled
+    assert not np.array_equal(in_other, from_auto.pooled[:4])  # the two precisions really differ
+
+
 def test_features_match_the_sentence_embeddings_and_slice_by_row(mmlu_slice):
     prompts, _, frame, features = mmlu_slice
     encoder = Encoder(max_seq_length=128)
     expected = encoder.encode(prompts)
-    # bfloat16 by default: equal up to its rounding (batches pad differently), pooled in float32
+    # `auto` precision (bfloat16 where the CPU has bfloat16 units): equal up to its rounding
+    # (batches pad differently), pooled in float32
     assert features.encoder_identity == encoder.identity
     assert np.abs(features.pooled - expected).max() < 5e-3
     assert np.einsum("ij,ij->i", features.pooled, expected).min() > 0.9995
@@ -149,7 +168,7 @@ def test_features_match_the_sentence_embeddings_and_slice_by_row(mmlu_slice):
     records = RoutingRecords(frame)
     with_ids = dataclasses.replace(features, ids=frame["id"].tolist())
     assert np.array_equal(embeddings_from_features(records, with_ids, encoder).vectors, features.pooled)
-    for other in (Encoder(max_seq_length=256), Encoder(max_seq_length=128, dtype="float32")):
+    for other in (Encoder(max_seq_length=256), Encoder(max_seq_length=128, dtype="qint8")):
         with pytest.raises(ValueError, match="do not hold"):
             embeddings_from_features(records, with_ids, other)
     with pytest.raises(ValueError, match="other records"):
@@ -261,7 +280,7 @@ def test_served_encoding_leaves_the_parsers_core_until_the_parse_is_done(mmlu_sl
     assert torch.get_num_threads() == (2 if parse_done else 1)
 
 
-@pytest.mark.parametrize("dtype", [DEFAULT_ENCODER_DTYPE, "qint8"])
+@pytest.mark.parametrize("dtype", ["bfloat16", "float32", "qint8"])
 def test_the_traced_encoder_gives_the_eager_models_token_states(mmlu_slice, dtype):
     prompts = mmlu_slice[0][:24]
     tokenizer, model = load_token_encoder(DEFAULT_ENCODER, dtype)

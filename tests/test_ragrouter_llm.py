@@ -108,7 +108,7 @@ def test_qlora_loads_the_base_in_nf4_and_trains_float32_adapters_under_bf16_comp
     """The QLoRA path on CPU (bitsandbytes NF4, double quantization, bf16 compute)."""
     import bitsandbytes as bnb
 
-    router = _router(wider_tiny_model, load_in_4bit=True, gradient_checkpointing=True, epochs=2).fit(_train_set(64))
+    router = _router(wider_tiny_model, load_in_4bit=True, compute_dtype="bfloat16", gradient_checkpointing=True, epochs=2).fit(_train_set(64))
     layers = [m for m in router.model_.modules() if isinstance(m, bnb.nn.Linear4bit)]
     quantization = router.model_.config.quantization_config
     assert layers and all(m.weight.quant_type == "nf4" for m in layers) and router.model_.is_activation_checkpointing

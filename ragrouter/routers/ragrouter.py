@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from ragrouter.evaluation.metrics import apgr_of_gains
 from ragrouter.features.neighbours import MEAN_GAIN_COLUMN, MIN_K, feature_count, neighbour_features
 from ragrouter.features.query_features import FeatureConfig, QueryFeatures, ServingThreads, extract_features, serving_threads
-from ragrouter.features.semantic import DEFAULT_ENCODER, DEFAULT_ENCODER_DTYPE, encoder_torch_dtype
+from ragrouter.features.semantic import DEFAULT_ENCODER, DEFAULT_ENCODER_DTYPE, check_encoder_dtype
 from ragrouter.features.syntax import SyntaxConfig, dep_vocabulary, pos_vocabulary
 from ragrouter.models.linear_experts import EXPERTS, ExpertInputs, LinearExperts, cross_fitted
 from ragrouter.models.ragrouter_net import Architecture, InputSizes, NetBatch, RAGRouterNet, scoring_forward
@@ -104,7 +104,7 @@ class RAGRouterConfig(Architecture, RouterConfig):
             raise ValueError("network_weight is 0 and nothing else is blended (no experts, no neighbours)")
         if self.expert_folds < 2:
             raise ValueError(f"expert_folds must be at least 2, got {self.expert_folds}")
-        encoder_torch_dtype(self.encoder_dtype)
+        check_encoder_dtype(self.encoder_dtype)
 
     @property
     def blends_neighbours(self) -> bool:

@@ -36,7 +36,7 @@ from ragrouter.pretrained import pretrained_source
 from ragrouter.retrieval import build_index, load_index, save_index, search
 from ragrouter.routers.base import Queries, TrainingSet
 from ragrouter.routers.causal_llm import LABEL_TOKENS, CausalLLMRouter, CausalLLMRouterConfig, label_targets
-from ragrouter.routers.fine_tuning import run_epochs, training_rows
+from ragrouter.routers.fine_tuning import compute_dtype_on, run_epochs, training_rows
 from ragrouter.routers.registry import register_router
 
 if TYPE_CHECKING:
@@ -164,7 +164,7 @@ class RAGRouterLLM(CausalLLMRouter):
             return AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, **kwargs), tokenizer
         if "gguf_file" in kwargs:
             raise ValueError(f"{cfg.model!r} is a GGUF file: 4-bit loading needs a transformers checkpoint (e.g. Qwen/Qwen2.5-7B-Instruct)")
-        compute = getattr(torch, cfg.compute_dtype)
+        compute = compute_dtype_on(cfg.compute_dtype, cfg.device)
         quantization = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=compute
         )
