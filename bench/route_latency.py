@@ -2,12 +2,14 @@
 
     python bench/route_latency.py [--sample 0.2] [--queries 200] [--batch 256] [--out bench/results]
 
-Trains `ragrouter` (with its default bfloat16 encoder and with `encoder_dtype: qint8`) and
+Trains `ragrouter` (with its default `auto` encoder precision, bfloat16 on CPUs with bfloat16
+units and float32 elsewhere, and with `encoder_dtype: qint8`) and
 `knn` on a deterministic sample of MMLU + GSM8K, registers them in a fresh MLflow store, loads
 them back as pyfuncs (what `mlflow models serve` runs) and routes held-out prompts: one at a
 time (p50, p95 in ms) and in batches (queries/s). The encoder alone (sentence embedding of the
 same prompts, in both dtypes) and RAGRouter's stages (parse, token states) are timed in the
-same run, so the numbers read as ratios on this machine.
+same run, so the numbers read as ratios on this machine; the results name the precision `auto`
+resolved to.
 Targets (DESIGN.md, 2-core CPU): p50 <= 15 ms single, >= 300 queries/s batched.
 """
 
@@ -73,6 +75,7 @@ def main() -> int:
     from ragrouter.features.semantic import Encoder
     from ragrouter.features.syntax import parse_graphs
     from ragrouter.labels import gains
+    from ragrouter.precision import auto_precision
     from ragrouter.registry.model_registry import register_bundle
     from ragrouter.registry.tracking import configure_tracking, use_experiment
     from ragrouter.routers import Queries, TrainingSet, build_router
@@ -139,6 +142,7 @@ def main() -> int:
         "batched_prompts": len(batched),
         "batch": args.batch,
         "mean_prompt_chars": float(np.mean([len(p) for p in single])),
+        "auto_precision": auto_precision(),
         "targets": {"p50_ms": 15, "queries_per_s": 300},
         "routes": rows,
     }
@@ -150,6 +154,7 @@ def main() -> int:
         f"| {r['route']} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['queries_per_s']:.0f} | {r['p50_vs_encoder']:.2f} | {r['throughput_vs_encoder']:.2f} | {r['torch_threads']} |"
         for r in rows
     ]
+    lines.append(f"\n`auto` precision on this machine: {auto_precision()}")
     (out / "route_latency.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
