@@ -10,6 +10,10 @@ time (p50, p95 in ms) and in batches (queries/s). The encoder alone (sentence em
 same prompts, in both dtypes) and RAGRouter's stages (parse, token states) are timed in the
 same run, so the numbers read as ratios on this machine; the results name the precision `auto`
 resolved to.
+It also bounds what any implementation of the same parts could reach here: the encoder's
+arithmetic on these prompts (from its config and their token counts) at this machine's
+measured matrix-product peak in each precision, plus the parse's measured core time, with
+parse and encoder overlapping perfectly on all cores.
 Targets (DESIGN.md, 2-core CPU): p50 <= 15 ms single, >= 300 queries/s batched.
 """
 
@@ -51,6 +55,50 @@ def batch_throughput(route: Callable[[list[str]], object], prompts: Sequence[str
     return len(prompts) / (time.perf_counter() - started)
 
 
+def matmul_peak(dtype: str, threads: int) -> float:
+    """Operations per second of one large product through a linear layer cast as the encoder's
+    are (`cast_encoder`) on `threads` torch threads: no encoder layer runs faster here."""
+    import torch
+
+    from ragrouter.features.semantic import cast_encoder, encoder_torch_dtype
+
+    torch.set_num_threads(threads)
+    layer = cast_encoder(torch.nn.Sequential(torch.nn.Linear(1024, 1024)), dtype)
+    inputs = torch.randn(4096, 1024, dtype=encoder_torch_dtype(dtype))
+    repeats = 20
+    with torch.inference_mode():
+        for _ in range(3):
+            layer(inputs)
+        started = time.perf_counter()
+        for _ in range(repeats):
+            layer(inputs)
+    return 2 * 4096 * 1024 * 1024 * repeats / (time.perf_counter() - started)
+
+
+def encoder_operations(config, tokens: np.ndarray) -> np.ndarray:
+    """Multiply-adds x 2 of a BERT-style encoder on prompts of `tokens` tokens: per layer the
+    attention projections (4 d^2), the feed-forward (2 d f) per token, and the attention scores
+    and mix (2 T d each) per token pair."""
+    d, f = config.hidden_size, config.intermediate_size
+    return config.num_hidden_layers * (2 * tokens * (4 * d * d + 2 * d * f) + 4 * tokens**2 * d)
+
+
+def arithmetic_bounds(operations: np.ndarray, batched_operations: np.ndarray, parse_ms: np.ndarray, parse_per_s: float, peak: float, cores: int) -> dict:
+    """The best p50 and queries/s that parsing plus encoding could reach at `peak` operations per
+    second on `cores` cores: the encoder's core time at the peak added to the parse's measured
+    core time, spread over all cores (the parse itself is single-threaded)."""
+    encoder_core_ms = 1000 * operations * cores / peak
+    single_ms = np.maximum(parse_ms, (encoder_core_ms + parse_ms) / cores)
+    batched_core_s = np.mean(batched_operations) * cores / peak + 1 / parse_per_s
+    return {
+        "peak_ops_per_s": peak,
+        "encoder_alone_p50_ms": float(np.median(encoder_core_ms / cores)),
+        "encoder_alone_queries_per_s": float(peak / np.mean(batched_operations)),
+        "p50_ms": float(np.median(single_ms)),
+        "queries_per_s": float(cores / batched_core_s),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sample", type=float, default=0.2, help="fraction of each source used for training")
@@ -74,6 +122,7 @@ def main() -> int:
     from ragrouter.features.query_features import ServingThreads, extract_features
     from ragrouter.features.semantic import Encoder
     from ragrouter.features.syntax import parse_graphs
+    from ragrouter.features.token_encoder import load_token_encoder
     from ragrouter.labels import gains
     from ragrouter.precision import auto_precision
     from ragrouter.registry.model_registry import register_bundle
@@ -123,11 +172,11 @@ def main() -> int:
         "ragrouter stage: parse": (lambda batch: parse_graphs(batch, ragrouter_config.syntax), serving),
         "ragrouter stage: parse + token states": (lambda batch: extract_features(batch, ragrouter_config, threads=serving), serving),
     }
-    rows = []
+    rows, single_ms = [], {}
     for label, (route, serving_threads) in routes.items():
         serving_threads.set("parsing")
         threads = f"{serving_threads.parsing}, {serving_threads.parsed} once parsed" if serving_threads.parsing != serving_threads.parsed else str(serving_threads.parsing)
-        latencies = single_latencies(route, single)
+        latencies = single_ms[label] = single_latencies(route, single)
         throughput = batch_throughput(route, batched, args.batch)
         rows.append({"route": label, "torch_threads": threads, "p50_ms": float(np.percentile(latencies, 50)), "p95_ms": float(np.percentile(latencies, 95)), "queries_per_s": throughput})
         print(f"{label:40s} p50 {rows[-1]['p50_ms']:7.2f} ms  p95 {rows[-1]['p95_ms']:7.2f} ms  {throughput:8.1f} q/s  ({threads} torch threads)", flush=True)
@@ -136,6 +185,17 @@ def main() -> int:
     for row in rows:
         row["p50_vs_encoder"] = row["p50_ms"] / encoder_row["p50_ms"]
         row["throughput_vs_encoder"] = row["queries_per_s"] / encoder_row["queries_per_s"]
+    tokenizer, token_encoder = load_token_encoder(ragrouter_config.encoder, "float32")
+
+    def operations(batch: list[str]) -> np.ndarray:
+        tokens = np.array([len(ids) for ids in tokenizer(batch, truncation=True, max_length=ragrouter_config.max_tokens)["input_ids"]])
+        return encoder_operations(token_encoder.config, tokens)
+
+    parse_row = next(r for r in rows if r["route"] == "ragrouter stage: parse")
+    bounds = {
+        dtype: arithmetic_bounds(operations(single), operations(batched), single_ms["ragrouter stage: parse"], parse_row["queries_per_s"], matmul_peak(dtype, default_threads), default_threads)
+        for dtype in (auto_precision(), "qint8")
+    }
     result = {
         "train_prompts": n_train,
         "single_prompts": len(single),
@@ -145,6 +205,7 @@ def main() -> int:
         "auto_precision": auto_precision(),
         "targets": {"p50_ms": 15, "queries_per_s": 300},
         "routes": rows,
+        "arithmetic_bounds": bounds,
     }
     out = PROJECT_ROOT / args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -155,6 +216,15 @@ def main() -> int:
         for r in rows
     ]
     lines.append(f"\n`auto` precision on this machine: {auto_precision()}")
+    lines += [
+        "\nBest reachable on this machine (parse as measured, encoder at the measured matrix-product peak, perfect overlap on all cores):\n",
+        "| precision | peak Gop/s | encoder alone p50 ms | encoder alone queries/s | parse + encoder p50 ms | parse + encoder queries/s |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    lines += [
+        f"| {dtype} | {b['peak_ops_per_s'] / 1e9:.0f} | {b['encoder_alone_p50_ms']:.1f} | {b['encoder_alone_queries_per_s']:.0f} | {b['p50_ms']:.1f} | {b['queries_per_s']:.0f} |"
+        for dtype, b in bounds.items()
+    ]
     (out / "route_latency.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
