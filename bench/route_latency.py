@@ -185,7 +185,7 @@ def main() -> int:
     for row in rows:
         row["p50_vs_encoder"] = row["p50_ms"] / encoder_row["p50_ms"]
         row["throughput_vs_encoder"] = row["queries_per_s"] / encoder_row["queries_per_s"]
-    tokenizer, token_encoder = load_token_encoder(ragrouter_config.encoder, "float32")
+    tokenizer, token_encoder = load_token_encoder(ragrouter_config.encoder, ragrouter_config.computed_dtype)  # the one loaded above
 
     def operations(batch: list[str]) -> np.ndarray:
         tokens = np.array([len(ids) for ids in tokenizer(batch, truncation=True, max_length=ragrouter_config.max_tokens)["input_ids"]])
