@@ -1,4 +1,5 @@
-# RAGRouter: `make run` trains on the default data, `make test` runs the tests.
+# RAGRouter: `make run` trains and registers the router on the default data, `make test` runs the tests,
+# `make benchmark` compares every router on P1-P4.
 # Both create the virtual environment and install what they need on a fresh machine.
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -8,6 +9,7 @@ TORCH_VERSION ?= 2.13.0
 # A folder of local wheels (a CPU build of torch) is used when present; otherwise PyPI's torch.
 TORCH_WHEELS ?= /opt/wheels
 CONFIG ?= configs/training.yaml
+BENCHMARK_CONFIG ?= configs/benchmark.yaml
 export ZENML_ANALYTICS_OPT_IN ?= false
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
@@ -17,13 +19,16 @@ export MLFLOW_TRACKING_URI ?= sqlite:///mlruns.db
 # mlflow serve starts uvicorn from PATH: the venv comes first.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test setup data stack bench serve clean-state
+.PHONY: run test benchmark setup data stack bench serve clean-state
 
 run: setup data stack  ## the main job: the training pipeline on the default config
-	$(BIN)/python run.py training --config $(CONFIG)
+	$(BIN)/ragrouter run training --config $(CONFIG)
 
 test: setup data  ## the test suite (small slices of the data; isolated ZenML/MLflow state)
 	$(BIN)/python -m pytest -q
+
+benchmark: setup data stack  ## every router on P1-P4: the README's results table, under reports/
+	$(BIN)/ragrouter run benchmark --config $(BENCHMARK_CONFIG)
 
 setup: $(VENV)/.installed
 
@@ -41,7 +46,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 data: setup  ## link ../shared/data/routellm into data/, or download it (pinned, checksummed)
-	$(BIN)/python -m ragrouter.data.setup
+	$(BIN)/ragrouter data
 
 stack: setup  ## ZenML repository + local stack, idempotent
 	$(BIN)/python -m stack.local

@@ -129,9 +129,9 @@ def main() -> None:
         print(f"built and saved the {args.layers}-layer base in {built_s:.0f} s", flush=True)
         router_config = yaml.safe_load(GPU_CONFIG.read_text())["parameters"]["routers"]["ragrouter_llm"]
         router_config |= {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in args.set)}
-        router_config |= {"model": str(base), "encoder": str(encoder), "revision": None, "max_train_queries": args.train, "epochs": 1}
+        router_config |= {"model": str(base), "encoder": {"name": str(encoder)}, "revision": None, "max_train_queries": args.train, "epochs": 1}
         router = build_router("ragrouter_llm", router_config)
-        train.queries.vectors(router.encoder)  # the retrieval embeddings, outside the timed fit
+        train.queries.vectors(router.config.encoder)  # the retrieval embeddings, outside the timed fit
         phases: dict[str, float] = {}
         router._prepare_model = timed(router._prepare_model, "load_nf4_s", phases)
         router._validate = timed(router._validate, "validate_s", phases)
@@ -141,7 +141,7 @@ def main() -> None:
         fit_s = time.perf_counter() - started
         train_peak = torch.cuda.max_memory_allocated() / 2**30
         prompts = [data.queries.prompts[i] for i in held_out]
-        inputs = router.encode(prompts, router._contexts(Queries(prompts).vectors(router.encoder)))
+        inputs = router.encode(prompts, router._contexts(Queries(prompts).vectors(router.config.encoder)))
         torch.cuda.synchronize()
         started = time.perf_counter()
         router.score_inputs(inputs)
@@ -152,7 +152,7 @@ def main() -> None:
         "gpu": torch.cuda.get_device_name(),
         "shape": {**QWEN25_7B, "num_hidden_layers": args.layers, "vocab_size": len(router.tokenizer_)},
         "parameters_b": round(sum(unpacked_numel(p) for p in router.model_.parameters()) / 1e9, 2),
-        "router": {k: router_config.get(k) for k in ("k", "neighbour_tokens", "max_length", "lora_r", "batch_size", "learning_rate", "max_grad_norm", "compute_dtype")},
+        "router": {k: router_config.get(k) for k in ("k", "neighbour_tokens", "max_tokens", "lora_r", "batch_size", "learning_rate", "max_grad_norm", "compute_dtype")},
         "training_queries": len(train.gain),
         "fine_tuned_queries": args.train,
         "build_and_save_s": round(built_s, 1),

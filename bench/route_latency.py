@@ -3,7 +3,7 @@
     python bench/route_latency.py [--sample 0.2] [--queries 200] [--batch 256] [--out bench/results]
 
 Trains `ragrouter` (with its default `auto` encoder precision, bfloat16 on CPUs with bfloat16
-units and float32 elsewhere, and with `encoder_dtype: qint8`) and
+units and float32 elsewhere, and with `encoder: {dtype: qint8}`) and
 `knn` on a deterministic sample of MMLU + GSM8K, registers them in a fresh MLflow store, loads
 them back as pyfuncs (what `mlflow models serve` runs) and routes held-out prompts: one at a
 time (p50, p95 in ms) and in batches (queries/s). The encoder alone (sentence embedding of the
@@ -60,11 +60,11 @@ def matmul_peak(dtype: str, threads: int) -> float:
     are (`cast_encoder`) on `threads` torch threads: no encoder layer runs faster here."""
     import torch
 
-    from ragrouter.features.semantic import cast_encoder, encoder_torch_dtype
+    from ragrouter.encoder import cast_encoder
 
     torch.set_num_threads(threads)
     layer = cast_encoder(torch.nn.Sequential(torch.nn.Linear(1024, 1024)), dtype)
-    inputs = torch.randn(4096, 1024, dtype=encoder_torch_dtype(dtype))
+    inputs = torch.randn(4096, 1024, dtype=torch.float32 if dtype == "qint8" else getattr(torch, dtype))
     repeats = 20
     with torch.inference_mode():
         for _ in range(3):
@@ -119,10 +119,9 @@ def main() -> int:
     from ragrouter.bundle import RouterBundle
     from ragrouter.data.ingest import ingest_sources
     from ragrouter.data.sources import SourceConfig
+    from ragrouter.encoder import Encoder, EncoderConfig, load_encoder
     from ragrouter.features.query_features import ServingThreads, extract_features
-    from ragrouter.features.semantic import Encoder
     from ragrouter.features.syntax import parse_graphs
-    from ragrouter.features.token_encoder import load_token_encoder
     from ragrouter.labels import gains
     from ragrouter.precision import auto_precision
     from ragrouter.registry.model_registry import register_bundle
@@ -135,7 +134,7 @@ def main() -> int:
         {"name": "mmlu", "kind": "routellm_mmlu", "path": "data/routellm/mmlu", "conflicting_duplicates": "drop"},
         {"name": "gsm8k", "kind": "routellm_gsm8k", "path": "data/routellm/gsm8k/gsm8k_responses.csv"},
     ]
-    records, _ = ingest_sources([SourceConfig.from_dict(s) for s in sources])
+    records, _ = ingest_sources([SourceConfig.from_dict(s, "sources") for s in sources])
     rng = np.random.default_rng(0)
     order = rng.permutation(len(records))
     n_train = int(args.sample * len(records))
@@ -149,7 +148,7 @@ def main() -> int:
     use_experiment("route-latency")  # registered models' files beside the temporary store
     default_threads = torch.get_num_threads()
     models = {}
-    for name, router_name, config in (("ragrouter", "ragrouter", {}), ("ragrouter-qint8", "ragrouter", {"encoder_dtype": "qint8"}), ("knn", "knn", {"k": 50})):
+    for name, router_name, config in (("ragrouter", "ragrouter", {}), ("ragrouter-qint8", "ragrouter", {"encoder": {"dtype": "qint8"}}), ("knn", "knn", {"k": 50})):
         started = time.perf_counter()
         router = build_router(router_name, config).fit(train)
         print(f"trained {name} on {n_train} prompts in {time.perf_counter() - started:.0f} s", flush=True)
@@ -162,14 +161,14 @@ def main() -> int:
     # until a batch is parsed); each route is timed with the torch threads its own server would have
     serving = ServingThreads(parsing=torch.get_num_threads(), parsed=default_threads)
     encoder = Encoder()
-    ragrouter_config = build_router("ragrouter").config.features
+    ragrouter_config = build_router("ragrouter").config.features()
     routes: dict[str, tuple[Callable[[list[str]], object], ServingThreads]] = {
         "ragrouter (pyfunc)": (models["ragrouter"], serving),
         "ragrouter, qint8 encoder (pyfunc)": (models["ragrouter-qint8"], serving),
         "knn (pyfunc)": (models["knn"], ServingThreads(default_threads, default_threads)),
-        "encoder alone": (encoder.encode, ServingThreads(default_threads, default_threads)),
-        "encoder alone, qint8": (Encoder(dtype="qint8").encode, ServingThreads(default_threads, default_threads)),
-        "ragrouter stage: parse": (lambda batch: parse_graphs(batch, ragrouter_config.syntax), serving),
+        "encoder alone": (encoder.embed, ServingThreads(default_threads, default_threads)),
+        "encoder alone, qint8": (Encoder(EncoderConfig(dtype="qint8")).embed, ServingThreads(default_threads, default_threads)),
+        "ragrouter stage: parse": (lambda batch: parse_graphs(batch, ragrouter_config.parse), serving),
         "ragrouter stage: parse + token states": (lambda batch: extract_features(batch, ragrouter_config, threads=serving), serving),
     }
     rows, single_ms = [], {}
@@ -185,10 +184,10 @@ def main() -> int:
     for row in rows:
         row["p50_vs_encoder"] = row["p50_ms"] / encoder_row["p50_ms"]
         row["throughput_vs_encoder"] = row["queries_per_s"] / encoder_row["queries_per_s"]
-    tokenizer, token_encoder = load_token_encoder(ragrouter_config.encoder, ragrouter_config.computed_dtype)  # the one loaded above
+    _, token_encoder = load_encoder(ragrouter_config.encoder.name, ragrouter_config.encoder.computed_dtype)  # the one loaded above
 
     def operations(batch: list[str]) -> np.ndarray:
-        tokens = np.array([len(ids) for ids in tokenizer(batch, truncation=True, max_length=ragrouter_config.max_tokens)["input_ids"]])
+        tokens = np.array([len(ids) for ids in encoder.tokenize(batch).ids])
         return encoder_operations(token_encoder.config, tokens)
 
     parse_row = next(r for r in rows if r["route"] == "ragrouter stage: parse")

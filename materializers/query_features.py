@@ -22,4 +22,5 @@ class QueryFeaturesMaterializer(LocalDirectoryMaterializer):
         return QueryFeatures.load(directory)
 
     def extract_metadata(self, data: QueryFeatures) -> dict[str, Any]:
-        return {"rows": len(data), "tokens": len(data.arrays["token_states"]), "identity": data.identity}
+        tokens = len(data.arrays["token_states"]) if "token_states" in data.arrays else 0
+        return {"rows": len(data), "tokens": tokens, "identity": data.identity}

@@ -9,7 +9,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ragrouter.routers.base import Queries, Router, load_router
+from ragrouter.routers.base import Queries, Router
+from ragrouter.routers.registry import load_router
 
 
 def calibrate_threshold(training_scores: np.ndarray, strong_fraction: float) -> float:

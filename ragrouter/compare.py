@@ -15,16 +15,17 @@ from pathlib import Path
 import pandas as pd
 
 from ragrouter.data.ingest import ingest_sources
-from ragrouter.data.sources import SourceConfig
+from ragrouter.config import RunConfig, feature_configs
+from ragrouter.encoder import DTYPES, EncoderConfig
 from ragrouter.errors import RAGRouterError
 from ragrouter.evaluation.bootstrap import DEFAULT_RESAMPLES, with_intervals
 from ragrouter.evaluation.metrics import evaluate_scores
 from ragrouter.evaluation.out_of_fold import out_of_fold_scores
 from ragrouter.evaluation.report import write_report
-from ragrouter.features.embeddings import embed_records
-from ragrouter.features.semantic import DEFAULT_ENCODER, DEFAULT_ENCODER_DTYPE, ENCODER_DTYPES, Encoder
-from ragrouter.routers.registry import router_names, with_encoder
-from ragrouter.splits import ProtocolConfig, make_splits
+from ragrouter.features.query_features import extract_features
+from ragrouter.labels import Labels
+from ragrouter.routers.registry import build_router, router_names
+from ragrouter.splits import make_splits
 
 DATASETS = {
     "mmlu": {"kind": "routellm_mmlu", "path": "mmlu", "conflicting_duplicates": "drop"},
@@ -37,24 +38,33 @@ def compare(
     strategies: list[str],
     output_dir: Path,
     data_root: Path,
-    encoder: Encoder,
+    encoder: EncoderConfig,
     folds: int = 5,
     sample_fraction: float | None = None,
     resamples: int = DEFAULT_RESAMPLES,
 ) -> pd.DataFrame:
     """Out-of-fold scores of every strategy on every dataset; writes the report and returns the table."""
-    sources = [
-        SourceConfig.from_dict(
-            {"name": d, **DATASETS[d], "path": str(data_root / DATASETS[d]["path"]), "sample_fraction": sample_fraction}
-        )
-        for d in datasets
-    ]
-    records, _ = ingest_sources(sources)
-    splits = make_splits(records, [ProtocolConfig(d, "kfold", d, folds=folds) for d in datasets])
-    embeddings = embed_records(records, encoder)
-    encoder_settings = {"name": encoder.name, "max_seq_length": encoder.max_seq_length, "dtype": encoder.dtype}
+    run = RunConfig.from_dict(
+        {
+            "sources": [
+                {"name": d, **DATASETS[d], "path": str(data_root / DATASETS[d]["path"]), "sample_fraction": sample_fraction} for d in datasets
+            ],
+            "protocols": [{"name": d, "kind": "kfold", "source": d, "folds": folds} for d in datasets],
+            "encoder": encoder.to_dict(),
+            "routers": {s: {} for s in strategies},
+        }
+    )
+    records, _ = ingest_sources(run.sources)
+    labels = Labels.of(records, run.labels.threshold)
+    splits = make_splits(records, run.protocols)
+    features = {key: extract_features(records.prompts, config, progress=True) for key, config in feature_configs(list(run.routers.values())).items()}
+    for computed in features.values():
+        computed.ids = records.frame["id"].tolist()
     scores = pd.concat(
-        [out_of_fold_scores(s, with_encoder(s, {}, encoder_settings), records, splits, embeddings) for s in strategies],
+        [
+            out_of_fold_scores(name, lambda spec=spec: build_router(spec.kind, spec.to_dict()), records, labels, splits, features.get(spec.feature_key))
+            for name, spec in run.routers.items()
+        ],
         ignore_index=True,
     )
     table = with_intervals(evaluate_scores(scores), scores, resamples=resamples)
@@ -68,15 +78,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strategies", nargs="+", choices=router_names(), default=["random", "knn"])
     parser.add_argument("--output-dir", "--output_dir", type=Path, required=True)
     parser.add_argument("--data-root", type=Path, default=Path("data/routellm"))
-    parser.add_argument("--encoder", default=DEFAULT_ENCODER)
-    parser.add_argument("--max-seq-length", type=int, default=256)
-    parser.add_argument("--encoder-dtype", choices=ENCODER_DTYPES, default=DEFAULT_ENCODER_DTYPE)
+    parser.add_argument("--encoder", default=EncoderConfig.name)
+    parser.add_argument("--max-tokens", type=int, default=EncoderConfig.max_tokens)
+    parser.add_argument("--keep", choices=("tail", "head"), default=EncoderConfig.keep, help="which end of a long prompt the encoder reads")
+    parser.add_argument("--encoder-dtype", choices=DTYPES, default=EncoderConfig.dtype)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--sample-fraction", type=float, default=None, help="a deterministic sample, for quick runs")
     parser.add_argument("--resamples", type=int, default=DEFAULT_RESAMPLES, help="bootstrap draws for the intervals")
     args = parser.parse_args(argv)
-    encoder = Encoder(args.encoder, max_seq_length=args.max_seq_length, dtype=args.encoder_dtype)
     try:
+        encoder = EncoderConfig.from_dict({"name": args.encoder, "max_tokens": args.max_tokens, "keep": args.keep, "dtype": args.encoder_dtype}, "encoder")
         table = compare(
             args.datasets, args.strategies, args.output_dir, args.data_root, encoder, args.folds, args.sample_fraction, args.resamples
         )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -24,16 +27,26 @@ def strong_needed(gain: np.ndarray, threshold: float = 0.0) -> np.ndarray:
     return gain > threshold
 
 
-def label_frame(records: RoutingRecords, threshold: float = 0.0) -> pd.DataFrame:
-    """The labels of every record, keyed by id, as a table a person can inspect."""
-    gain = gains(records)
-    return pd.DataFrame(
-        {
-            "id": records.frame["id"].to_numpy(),
-            "gain": gain,
-            "strong_needed": strong_needed(gain, threshold),
-        }
-    )
+@dataclass
+class Labels:
+    """The labels of a record set: per record id its gain and whether the strong model is
+    needed (gain > threshold). What every step that trains or evaluates a router reads."""
+
+    frame: pd.DataFrame  # id, gain, strong_needed
+    threshold: float
+
+    @classmethod
+    def of(cls, records: RoutingRecords, threshold: float = 0.0) -> Labels:
+        gain = gains(records)
+        frame = pd.DataFrame({"id": records.frame["id"].to_numpy(), "gain": gain, "strong_needed": strong_needed(gain, threshold)})
+        return cls(frame, threshold)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def gain_of(self, ids: Sequence[str]) -> np.ndarray:
+        """The gains of the given record ids, in that order."""
+        return self.frame.set_index("id")["gain"].loc[list(ids)].to_numpy(dtype=np.float64)
 
 
 def pairwise_outcome(gain: np.ndarray, threshold: float = 0.0) -> np.ndarray:

@@ -4,7 +4,8 @@ Why: a cached pipeline result is only valid for the library code that computed i
 cache key holds a step's own code; adding the files of every `ragrouter` module the step
 imports (directly or through other modules, function-level imports included) makes an
 upgrade of that code re-run the step, while steps whose code did not change stay cached.
-Files are found on disk, nothing is imported.
+Files are found on disk, nothing is imported. The router registry imports routers through
+entry points, not import statements: the modules it declares count as its imports.
 """
 
 from __future__ import annotations
@@ -29,8 +30,21 @@ def _module_file(name: str) -> Path | None:
     return None
 
 
+def _entry_point_modules() -> set[str]:
+    """The router modules the registry imports by entry point (ragrouter.routers.registry)."""
+    from importlib.metadata import entry_points
+
+    return {entry.module for entry in entry_points(group="ragrouter.routers")}
+
+
 def _imported_names(path: Path) -> set[str]:
     """Dotted names `path` imports, with `from a import b` read as both `a` and `a.b`."""
+    if path.resolve() == LIBRARY_ROOT / "routers" / "registry.py":
+        return _static_imports(path) | _entry_point_modules()
+    return _static_imports(path)
+
+
+def _static_imports(path: Path) -> set[str]:
     folder = path.resolve().parent  # the package relative imports start from
     package = list(folder.relative_to(LIBRARY_ROOT.parent).parts) if folder.is_relative_to(LIBRARY_ROOT) else []
     names: set[str] = set()

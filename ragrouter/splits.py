@@ -8,20 +8,21 @@ row order, and their fingerprint tells whether two evaluations used the same spl
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from ragrouter.data.records import RoutingRecords, prompt_hash
+from ragrouter.typed_config import TypedConfig
 
 ProtocolKind = Literal["kfold", "group_kfold", "transfer"]
 SPLIT_COLUMNS = ("protocol", "fold", "id", "role")
 
 
-@dataclass(frozen=True)
-class ProtocolConfig:
+@dataclass
+class ProtocolConfig(TypedConfig):
     """One evaluation protocol.
 
     kfold: folds by stable hash of the prompt within `source`; group_kfold: whole groups
@@ -35,22 +36,14 @@ class ProtocolConfig:
     folds: int = 5
     train_source: str | None = None
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ProtocolConfig":
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown protocol fields {sorted(unknown)} in {data}")
-        config = cls(**data)
-        if config.kind not in ("kfold", "group_kfold", "transfer"):
-            raise ValueError(f"protocol {config.name}: unknown kind {config.kind!r}")
-        if config.kind == "transfer" and not config.train_source:
-            raise ValueError(f"protocol {config.name}: a transfer protocol needs train_source")
-        if config.kind != "transfer" and config.folds < 2:
-            raise ValueError(f"protocol {config.name}: folds must be >= 2")
-        return config
+    def __post_init__(self) -> None:
+        if self.kind not in ("kfold", "group_kfold", "transfer"):
+            raise ValueError(f"protocol {self.name}: unknown kind {self.kind!r}")
+        if self.kind == "transfer" and not self.train_source:
+            raise ValueError(f"protocol {self.name}: a transfer protocol needs train_source")
+        if self.kind != "transfer" and self.folds < 2:
+            raise ValueError(f"protocol {self.name}: folds must be >= 2")
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     @property
     def sources(self) -> set[str]:

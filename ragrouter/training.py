@@ -8,36 +8,32 @@ import faiss
 
 from ragrouter.bundle import RouterBundle, calibrate_threshold
 from ragrouter.data.records import RoutingRecords
-from ragrouter.features.embeddings import Embeddings
 from ragrouter.features.query_features import QueryFeatures
-from ragrouter.labels import gains
-from ragrouter.routers.base import Queries, TrainingSet
-from ragrouter.routers.registry import build_router
+from ragrouter.labels import Labels
+from ragrouter.routers.base import Queries, Router, TrainingSet
 
 
 def train_bundle(
-    router_name: str,
-    router_config: dict[str, Any] | None,
+    router: Router,
     records: RoutingRecords,
-    embeddings: Embeddings,
-    index: faiss.Index | None,
-    label_threshold: float,
+    labels: Labels,
     strong_fraction: float,
     metadata: dict[str, Any],
     features: QueryFeatures | None = None,
+    index: faiss.Index | None = None,
 ) -> RouterBundle:
     """Fit on every record; the threshold sends `strong_fraction` of the training traffic to strong.
 
-    Training traffic is scored as unseen queries (leave-one-out for memorising routers),
-    so the threshold is not fooled by each query finding itself.
+    Training traffic is scored as unseen queries (leave-one-out for memorising routers), so
+    the threshold is not fooled by each query finding itself. `index`, the pipeline's FAISS
+    index over `features.pooled`, serves the routers that retrieve.
     """
     ids = records.frame["id"].tolist()
-    if embeddings.ids != ids:
-        raise ValueError("embeddings are not aligned with the records: re-run embed_prompts on these records")
     if features is not None and features.ids != ids:
         raise ValueError("query features are not aligned with the records: re-run extract_features on these records")
-    queries = Queries(records.prompts, embeddings.vectors, embeddings.encoder, features)
-    train = TrainingSet(queries, gains(records), label_threshold, index=index)
-    router = build_router(router_name, router_config).fit(train)
+    if index is not None and index.ntotal != len(ids):
+        raise ValueError(f"the index holds {index.ntotal} vectors for {len(ids)} records: re-run build_index on these records")
+    train = TrainingSet(Queries(records.prompts, features), labels.gain_of(ids), labels.threshold, index=index)
+    router.fit(train)
     threshold = calibrate_threshold(router.score_training(train), strong_fraction)
     return RouterBundle(router, threshold, strong_fraction, metadata)

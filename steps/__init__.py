@@ -1,7 +1,6 @@
 """ZenML steps: thin wrappers over the ragrouter library, one step per file."""
 
 from steps.build_index import build_index
-from steps.embed_prompts import embed_prompts
 from steps.evaluate_routers import evaluate_routers
 from steps.extract_features import extract_features
 from steps.ingest_data import ingest_data
@@ -17,7 +16,6 @@ from steps.validate_data import validate_data
 
 __all__ = [
     "build_index",
-    "embed_prompts",
     "evaluate_routers",
     "extract_features",
     "ingest_data",

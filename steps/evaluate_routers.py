@@ -2,8 +2,6 @@ from __future__ import annotations
 
 import logging
 import math
-import tempfile
-from pathlib import Path
 from typing import Annotated
 
 import mlflow
@@ -14,7 +12,7 @@ from zenml.types import MarkdownString
 from ragrouter.evaluation.artifacts import EvaluationReport, OutOfFoldScores
 from ragrouter.evaluation.bootstrap import DEFAULT_RESAMPLES, INTERVAL_COLUMNS, with_intervals
 from ragrouter.evaluation.metrics import METRIC_COLUMNS, evaluate_scores
-from ragrouter.evaluation.report import results_markdown, write_report
+from ragrouter.evaluation.report import results_markdown
 from ragrouter.registry.tracking import configure_tracking, pipeline_run, tracking_store_identity
 from steps.cache_policy import library_cache_policy
 
@@ -24,10 +22,10 @@ logger = logging.getLogger(__name__)
 # Its metrics land in one MLflow store: a new store gets them again.
 @step(cache_policy=library_cache_policy(__file__, cache_func=tracking_store_identity))
 def evaluate_routers(
-    scores: list[OutOfFoldScores], experiment: str = "ragrouter-training", bootstrap_resamples: int = DEFAULT_RESAMPLES
+    scores: list[OutOfFoldScores], experiment: str, bootstrap_resamples: int = DEFAULT_RESAMPLES
 ) -> tuple[Annotated[EvaluationReport, "evaluation_report"], Annotated[MarkdownString, "results_table"]]:
     """Metrics per router and protocol with bootstrap intervals and gaps to the best router: a
-    table and curves (shown in ZenML) and MLflow metrics."""
+    table (shown in ZenML) and MLflow metrics; publish_report writes the files."""
     all_scores = pd.concat([s.frame for s in scores], ignore_index=True)
     table = with_intervals(evaluate_scores(all_scores), all_scores, resamples=bootstrap_resamples)
     markdown = results_markdown(table)
@@ -35,13 +33,11 @@ def evaluate_routers(
 
     run = get_step_context().pipeline_run
     configure_tracking()
-    with pipeline_run(experiment, str(run.id), run.name), tempfile.TemporaryDirectory() as tmp:
+    with pipeline_run(experiment, str(run.id), run.name):
         for row in table.itertuples(index=False):
             for metric in (*METRIC_COLUMNS, *INTERVAL_COLUMNS):
                 if not math.isnan(value := float(getattr(row, metric))):
                     mlflow.log_metric(f"{row.protocol}.{row.router}.{metric}", value)
-        write_report(table, all_scores, Path(tmp))
-        mlflow.log_artifacts(tmp, artifact_path="report")
     log_metadata(
         {
             f"{r.protocol}/{r.router}/{metric}": float(getattr(r, metric))

@@ -15,17 +15,14 @@ logger = logging.getLogger(__name__)
 
 @step(cache_policy=library_cache_policy(__file__))
 def extract_features(records: RoutingRecords, feature_config: dict[str, Any]) -> Annotated[QueryFeatures, "query_features"]:
-    """RAGRouter's inputs for every prompt (parse graphs, token states, pooled embeddings);
-    cached per (feature config, records), shared by every fold and RAGRouter variant."""
+    """What the routers read of every prompt (pooled vectors; token states and parse graphs
+    where RAGRouter reads them), computed once per (encoder, records) for every fold and router."""
     config = FeatureConfig.from_dict(feature_config)
     started = time.perf_counter()
     features = extract(records.prompts, config, progress=True)
     features.ids = records.frame["id"].tolist()
     seconds = time.perf_counter() - started
-    tokens, nodes = len(features.arrays["token_states"]), len(features.arrays["node_pos"])
-    with_options = int(features.arrays["answer_options"][:, 0].sum())  # column 0: has_options
-    logger.info("features of %d prompts (%d tokens, %d parse nodes, %d with answer options) in %.1f s", len(features), tokens, nodes, with_options, seconds)
-    log_metadata(
-        {"prompts": len(features), "tokens": tokens, "nodes": nodes, "with_answer_options": with_options, "identity": config.identity, "seconds": round(seconds, 1)}
-    )
+    counts = {name: len(features.arrays[name]) for name in ("token_states", "node_pos") if name in features.arrays}
+    logger.info("features of %d prompts (%s) in %.1f s", len(features), features.identity, seconds)
+    log_metadata({"prompts": len(features), **counts, "identity": features.identity, "seconds": round(seconds, 1)})
     return features

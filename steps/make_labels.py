@@ -2,23 +2,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import pandas as pd
 from zenml import log_metadata, step
 
 from ragrouter.data.records import RoutingRecords
-from ragrouter.labels import label_frame
+from ragrouter.labels import Labels
 from steps.cache_policy import library_cache_policy
 
 
 @step(cache_policy=library_cache_policy(__file__))
-def make_labels(records: RoutingRecords, label_threshold: float = 0.0) -> Annotated[pd.DataFrame, "golden_labels"]:
-    """gain and the `gain > t` target of every record, for review and for the label-based routers."""
-    labels = label_frame(records, label_threshold)
+def make_labels(records: RoutingRecords, threshold: float = 0.0) -> Annotated[Labels, "labels"]:
+    """Every record's gain and `gain > t` target: what the steps that train and evaluate read."""
+    labels = Labels.of(records, threshold)
     log_metadata(
         {
-            "label_threshold": label_threshold,
-            "strong_needed_fraction": float(labels["strong_needed"].mean()),
-            "mean_gain": float(labels["gain"].mean()),
+            "label_threshold": threshold,
+            "strong_needed_fraction": float(labels.frame["strong_needed"].mean()) if len(labels) else 0.0,
+            "mean_gain": float(labels.frame["gain"].mean()) if len(labels) else 0.0,
         }
     )
     return labels

@@ -8,8 +8,8 @@ from zenml import log_metadata, step
 
 from ragrouter.data.records import RoutingRecords
 from ragrouter.evaluation.artifacts import EvaluationReport
-from ragrouter.features.embeddings import Embeddings
 from ragrouter.features.query_features import QueryFeatures
+from ragrouter.labels import Labels
 from ragrouter.registry.champion import reevaluate_version
 from ragrouter.registry.model_registry import apply_promotion, decide_promotion
 from ragrouter.registry.tracking import configure_tracking
@@ -23,12 +23,11 @@ def promote_router(
     model_version: str,
     report: EvaluationReport,
     records: RoutingRecords,
+    labels: Labels,
     splits: pd.DataFrame,
-    embeddings: Embeddings,
     router: str,
-    model_name: str = "ragrouter",
-    promotion_protocol: str = "P1",
-    label_threshold: float = 0.0,
+    model_name: str,
+    promotion_protocol: str,
     features: QueryFeatures | None = None,
 ) -> Annotated[dict[str, Any], "promotion"]:
     """Alias `champion` moves to the new version only if its APGR is at least the champion's."""
@@ -36,7 +35,7 @@ def promote_router(
     if row.empty:
         raise ValueError(
             f"promotion compares {promotion_protocol} APGR, but this run evaluated {router} on "
-            f"{sorted(report.table['protocol'].unique())}: set promotion_protocol to one of them"
+            f"{sorted(report.table['protocol'].unique())}: set promotion.protocol to one of them"
         )
     configure_tracking()
     decision = decide_promotion(
@@ -47,7 +46,7 @@ def promote_router(
         candidate_metric=float(row["APGR"].iloc[0]),
         split_fingerprint=split_fingerprint(splits, promotion_protocol),
         reevaluate_champion=lambda champion: reevaluate_version(
-            model_name, str(champion.version), promotion_protocol, records, splits, embeddings, label_threshold, features
+            model_name, str(champion.version), promotion_protocol, records, labels, splits, features
         ),
     )
     apply_promotion(model_name, model_version, decision)

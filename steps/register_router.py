@@ -11,7 +11,7 @@ from zenml import get_step_context, log_metadata, step
 from ragrouter.bundle import RouterBundle
 from ragrouter.evaluation.artifacts import EvaluationReport
 from ragrouter.registry.model_registry import register_bundle
-from ragrouter.registry.tracking import configure_tracking, pipeline_run, tracking_store_identity
+from ragrouter.registry.tracking import configure_tracking, flat_params, pipeline_run, tracking_store_identity
 from ragrouter.registry.training_curve import log_training_curve
 from ragrouter.splits import split_fingerprint
 from steps.cache_policy import library_cache_policy
@@ -49,7 +49,7 @@ def register_router(
     configure_tracking()
     with pipeline_run(experiment, str(run.id), run.name):
         version = register_bundle(bundle, model_name, tags)
-        mlflow.log_params({f"router.{k}": v for k, v in bundle.router.config.to_dict().items()})
+        mlflow.log_params(flat_params(bundle.router.config.to_dict(), "router"))
         log_training_curve(getattr(bundle.router, "history_", []))
     logger.info("registered %s version %s (%s)", model_name, version, bundle.router.name)
     log_metadata({"model_name": model_name, "model_version": version})

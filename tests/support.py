@@ -14,6 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ragrouter.encoder import EncoderConfig
+from ragrouter.features.query_features import FeatureConfig, QueryFeatures
+
 
 def score_rows(protocol: str, router: str, score: np.ndarray, strong: np.ndarray, weak: np.ndarray) -> pd.DataFrame:
     """Out-of-fold score rows (SCORE_COLUMNS) for one protocol and router, five folds round robin."""
@@ -56,3 +59,9 @@ def wait_until_healthy(process: subprocess.Popen, url: str, log: Path, timeout_s
         if process.poll() is not None or time.monotonic() > deadline:
             pytest.fail(f"server at {url} did not start: {log.read_text()[-2000:]}")
         time.sleep(0.5)
+
+
+def vector_features(vectors: np.ndarray, encoder: EncoderConfig | None = None) -> QueryFeatures:
+    """Features holding only given sentence vectors, as if `encoder` (the default) computed them."""
+    config = FeatureConfig(encoder or EncoderConfig())
+    return QueryFeatures(config, config.identity, {"pooled": np.asarray(vectors, dtype=np.float32)})

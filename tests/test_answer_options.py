@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from ragrouter.features.answer_options import FEATURES, option_spans
+from ragrouter.encoder import EncoderConfig
 from ragrouter.features.query_features import FeatureConfig, extract_features
 
 COLUMN = {name: i for i, name in enumerate(FEATURES)}
@@ -30,7 +31,7 @@ def test_option_spans_give_the_question_and_each_option_lettered_in_order():
 
 @pytest.fixture(scope="module")
 def features():
-    return extract_features([ALIKE, UNLIKE, PLAIN], FeatureConfig(max_tokens=128))
+    return extract_features([ALIKE, UNLIKE, PLAIN], FeatureConfig(EncoderConfig(max_tokens=128), token_states=True))
 
 
 def test_alike_options_have_higher_cosines_than_unlike_ones_and_a_plain_prompt_gets_zeros(features):
@@ -49,8 +50,9 @@ def test_alike_options_have_higher_cosines_than_unlike_ones_and_a_plain_prompt_g
 def test_options_cut_off_by_truncation_keep_their_text_features_but_no_cosines():
     long_question = "Consider the following long passage about a dog and its legs. " * 10 + "How many legs?"
     prompt = f"{long_question}\nA. four\nB. three\nC. two\nD. one\nAnswer:"
-    truncated, = extract_features([prompt], FeatureConfig(max_tokens=16)).arrays["answer_options"]
-    full, = extract_features([prompt], FeatureConfig(max_tokens=256)).arrays["answer_options"]
+    # read from the start, the options fall past the 16 tokens kept
+    truncated, = extract_features([prompt], FeatureConfig(EncoderConfig(max_tokens=16, keep="head"), token_states=True)).arrays["answer_options"]
+    full, = extract_features([prompt], FeatureConfig(EncoderConfig(max_tokens=256), token_states=True)).arrays["answer_options"]
     assert truncated[COLUMN["has_options"]] == full[COLUMN["has_options"]] == 1.0
     assert truncated[COLUMN["log_option_chars_mean"]] == full[COLUMN["log_option_chars_mean"]] > 0
     assert truncated[COLUMN["option_cosine_mean"]] == 0.0 and full[COLUMN["option_cosine_mean"]] > 0.2

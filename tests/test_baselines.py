@@ -12,6 +12,7 @@ from sklearn.metrics import roc_auc_score
 
 from ragrouter.labels import pairwise_outcome
 from ragrouter.routers import Queries, TrainingSet, build_router, load_router
+from support import vector_features
 
 
 def _unit(rng: np.random.Generator, n: int, d: int = 16) -> np.ndarray:
@@ -21,7 +22,7 @@ def _unit(rng: np.random.Generator, n: int, d: int = 16) -> np.ndarray:
 
 def _battles(n: int = 80, seed: int = 0) -> TrainingSet:
     rng = np.random.default_rng(seed)
-    return TrainingSet(Queries([f"q{i}" for i in range(n)], _unit(rng, n)), rng.choice([-1.0, 0.0, 1.0], size=n))
+    return TrainingSet(Queries([f"q{i}" for i in range(n)], vector_features(_unit(rng, n))), rng.choice([-1.0, 0.0, 1.0], size=n))
 
 
 def test_pairwise_outcomes_count_ties_and_respect_the_label_threshold():
@@ -41,7 +42,7 @@ def test_sw_score_is_the_weighted_bradley_terry_fit_with_ties_as_one_win_each():
     train = _battles()
     router = build_router("sw_ranking").fit(train)
     query = _unit(np.random.default_rng(9), 1)
-    weights = router.weights(query @ train.queries.embeddings.T)[0]
+    weights = router.weights(query @ train.queries.features.pooled.T)[0]
     # RouteLLM's fit: every battle twice; a tie = one strong win + one weak win; logistic
     # regression without intercept or penalty on +-ln(10) model indicators.
     outcome = pairwise_outcome(train.gain)
@@ -50,7 +51,7 @@ def test_sw_score_is_the_weighted_bradley_terry_fit_with_ties_as_one_win_each():
     lr = LogisticRegression(fit_intercept=False, C=np.inf, tol=1e-10, max_iter=10_000)
     lr.fit(design, labels, sample_weight=np.concatenate([weights, weights]))
     expected = 1 / (1 + math.exp(-(design[0] @ lr.coef_[0])))
-    assert router.score(Queries(["new"], query))[0] == pytest.approx(expected, abs=1e-6)
+    assert router.score(Queries(["new"], vector_features(query)))[0] == pytest.approx(expected, abs=1e-6)
 
 
 def test_sw_with_one_dominant_neighbour_reproduces_its_outcome_and_leaves_itself_out():
@@ -59,7 +60,7 @@ def test_sw_with_one_dominant_neighbour_reproduces_its_outcome_and_leaves_itself
     # Each training query's most similar battle is itself: its own outcome comes back.
     np.testing.assert_allclose(router.score(train.queries), pairwise_outcome(train.gain), atol=1e-6)
     loo = router.score_training(train)
-    sims = train.queries.embeddings @ train.queries.embeddings.T
+    sims = train.queries.features.pooled @ train.queries.features.pooled.T
     order = np.argsort(-sims, axis=1)
     rows = np.arange(len(sims))
     # Where the nearest other battle clearly dominates the next one, it decides the score.
@@ -73,8 +74,8 @@ def test_sw_leave_one_out_scores_a_training_query_as_unseen_traffic():
     loo = build_router("sw_ranking").fit(train).score_training(train)
     for i in (0, 17, 53):
         rest = np.arange(len(train.gain)) != i
-        others = TrainingSet(Queries(["x"] * int(rest.sum()), train.queries.embeddings[rest]), train.gain[rest])
-        unseen = build_router("sw_ranking").fit(others).score(Queries(["q"], train.queries.embeddings[i : i + 1]))
+        others = TrainingSet(Queries(["x"] * int(rest.sum()), vector_features(train.queries.features.pooled[rest])), train.gain[rest])
+        unseen = build_router("sw_ranking").fit(others).score(Queries(["q"], vector_features(train.queries.features.pooled[i : i + 1])))
         assert loo[i] == pytest.approx(unseen[0], rel=1e-6)  # float32 products
 
 
@@ -83,7 +84,7 @@ def _separable(n: int, seed: int) -> TrainingSet:
     rng = np.random.default_rng(seed)
     vectors = _unit(rng, n)
     gain = np.where(vectors[:, 0] > 0, 1.0, -1.0)
-    return TrainingSet(Queries([f"q{i}" for i in range(n)], vectors), gain)
+    return TrainingSet(Queries([f"q{i}" for i in range(n)], vector_features(vectors)), gain)
 
 
 def test_mf_probability_is_the_sigmoid_of_the_bilinear_score_difference():
@@ -91,7 +92,7 @@ def test_mf_probability_is_the_sigmoid_of_the_bilinear_score_difference():
     router = build_router("mf", {"epochs": 2}).fit(train)
     state = router.model_.state_dict()
     models = torch.nn.functional.normalize(state["model_embedding.weight"], dim=1).numpy()
-    projected = train.queries.embeddings @ state["text_proj.weight"].numpy().T
+    projected = train.queries.features.pooled @ state["text_proj.weight"].numpy().T
     w = state["classifier.weight"].numpy()[0]
     bilinear = (projected * (models[0] - models[1])) @ w
     scores = router.score(train.queries)
@@ -113,7 +114,7 @@ def test_sw_round_trips(tmp_path):
     train = _battles()
     router = build_router("sw_ranking").fit(train)
     router.save(tmp_path / "sw")
-    queries = Queries(["a", "b"], _unit(np.random.default_rng(4), 2))
+    queries = Queries(["a", "b"], vector_features(_unit(np.random.default_rng(4), 2)))
     np.testing.assert_allclose(load_router(tmp_path / "sw").score(queries), router.score(queries))
 
 

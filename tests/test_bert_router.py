@@ -48,7 +48,7 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _config(folder: Path, **overrides) -> dict:
-    return {"model": str(folder), "epochs": 8, "batch_size": 16, "learning_rate": 3e-3, "max_length": 16, **overrides}
+    return {"model": str(folder), "epochs": 8, "batch_size": 16, "learning_rate": 3e-3, "max_tokens": 16, **overrides}
 
 
 def test_outcome_classes_follow_routellm():
@@ -72,7 +72,7 @@ def test_bert_router_learns_which_prompts_need_the_strong_model(tiny_bert, tmp_p
 
 def test_frozen_layers_do_not_change(tiny_bert):
     prompts, gain = _prompts(32, 2)
-    router = build_router("bert", _config(tiny_bert, epochs=1, freeze_layers=1))
+    router = build_router("bert", _config(tiny_bert, epochs=1, train_last_layers=1))
     router.fit(TrainingSet(Queries(prompts), gain))
     from transformers import AutoModelForSequenceClassification
 
@@ -86,7 +86,7 @@ def test_frozen_layers_do_not_change(tiny_bert):
 
 def test_the_packaged_minilm_fine_tunes_offline():
     prompts, gain = _prompts(16, 3)
-    router = build_router("bert", {"batch_size": 16, "max_length": 16, "freeze_layers": 5})
+    router = build_router("bert", {"batch_size": 16, "max_tokens": 16, "train_last_layers": 1})
     scores = router.fit(TrainingSet(Queries(prompts), gain)).score_prompts(["what is the capital city"])
     assert 0 <= scores[0] <= 1
 

@@ -112,7 +112,7 @@ def test_prompt_ends_right_before_the_label_and_long_queries_keep_their_end(tiny
     router = build_router("causal_llm", {"model": str(tiny_model), "chat_template": chat_template, "epochs": 0})
     router.fit(_train_set(8))
     inputs = router.encode(["w1 hard w2", " ".join(WORDS * 10)])
-    assert len(inputs[1]) == router.config.max_length
+    assert len(inputs[1]) == router.config.max_tokens
     short, long = (router.tokenizer_.decode(ids) for ids in inputs)
     end = "\n\nPrediction: <|end|> <|assistant|>" if chat_template else "\n\nPrediction:"
     assert short.endswith(f"[Question]\nw1 hard w2{end}")

@@ -11,7 +11,7 @@ from ragrouter.compare import main
 def test_compare_cli_writes_the_report_for_each_dataset_and_strategy(routellm_data, tmp_path, capsys):
     out = tmp_path / "out"
     args = ["--datasets", "GSM8K", "--strategies", "random", "knn", "--output_dir", str(out),
-            "--data-root", str(routellm_data), "--sample-fraction", "0.1", "--max-seq-length", "64"]
+            "--data-root", str(routellm_data), "--sample-fraction", "0.1", "--max-tokens", "64"]
     assert main(args) == 0
     table = pd.read_csv(out / "table.csv")
     assert sorted(zip(table["protocol"], table["router"])) == [("gsm8k", "knn"), ("gsm8k", "random")]

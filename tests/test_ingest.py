@@ -226,12 +226,12 @@ def test_source_config_round_trips_and_fills_routellm_defaults() -> None:
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        ({"kind": "table", "strong_col": "s"}, "unknown source config key(s) ['strong_col']"),
-        ({"kind": "excel"}, "'kind' must be one of"),
+        ({"kind": "table", "strong_col": "s"}, "strong_col: unknown key; did you mean strong_column?"),
+        ({"kind": "excel"}, "kind: must be one of routellm_mmlu, routellm_gsm8k, table; got str 'excel'"),
         ({"kind": "table"}, "needs strong_column and weak_column"),
         ({"label_kind": "vibes"}, "'label_kind' must be one of"),
         ({"sample_fraction": 0}, "sample_fraction must be in (0, 1]"),
-        ({"name": None}, "lacks required key(s) ['name']"),  # None: leave the key out
+        ({"name": None}, "name: required"),  # None: leave the key out
     ],
 )
 def test_bad_source_config_is_rejected_clearly(data: dict, expected: str) -> None:

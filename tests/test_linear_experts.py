@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import TfidfTransformer, TfidfVectorizer
 from sklearn.linear_model import Ridge
 
-from ragrouter.models.linear_experts import RIDGE_ALPHAS, TFIDF_SETTINGS, ExpertInputs, LeaveOneOutRidge, LinearExperts, NgramCounts, cross_fitted
+from ragrouter.routers.ragrouter.linear_experts import RIDGE_ALPHAS, TFIDF_SETTINGS, ExpertInputs, LeaveOneOutRidge, LinearExperts, NgramCounts, cross_fitted
 
 PROMPTS = [
     "Integrate x squared from zero to one.",
@@ -85,6 +85,29 @@ def test_tfidf_from_counts_tokenised_once_is_tfidfvectorizer_fitted_on_the_same_
     np.testing.assert_allclose(counts.rows(held_out).weighted(columns, idf).toarray(), transformed.toarray(), rtol=1e-12, atol=1e-15)
     with pytest.raises(ValueError, match="too few for the TF-IDF expert"):
         NgramCounts.of(["one prompt", "another text"]).tfidf()
+
+
+def test_the_hand_written_weighting_is_tfidftransformers_on_the_same_counts():
+    """The weighting alone, apart from the vocabulary choice: sklearn's TfidfTransformer with
+    the settings TFIDF_SETTINGS names (sublinear tf, smoothed idf, L2 rows), fitted on the
+    training rows' counts of the kept terms, gives the same idf and rows, and its `transform`
+    the held-out rows that `weighted` gives (cross-fitting's held-out fold)."""
+    prompts = [
+        f"{stem} {subject}?\nA. {a}\nB. {b}\nC. {a} and {b}\nD. None of the above\nAnswer:"
+        for stem in ("Which of the following best describes", "What is the role of", "Find the")
+        for subject in ("the derivative of x squared", "the capital of France", "a prime number", "the prime factors of 12")
+        for a, b in (("2x", "x"), ("Paris", "Lyon"), ("two", "three"))
+    ]
+    rows, held_out = np.arange(0, len(prompts), 2), np.arange(1, len(prompts), 2)
+    counts = NgramCounts.of(prompts)
+    columns, idf, matrix = counts.rows(rows).tfidf()
+    reference = TfidfTransformer(norm="l2", use_idf=True, smooth_idf=True, sublinear_tf=True)
+    expected = reference.fit_transform(counts.rows(rows).counts[:, columns])
+    assert counts.counts[:, columns].max() > 1  # repeated terms: the sublinear tf is exercised
+    np.testing.assert_allclose(idf, reference.idf_, rtol=1e-12)
+    np.testing.assert_allclose(matrix.toarray(), expected.toarray(), rtol=1e-12, atol=1e-15)
+    transformed = reference.transform(counts.rows(held_out).counts[:, columns])
+    np.testing.assert_allclose(counts.rows(held_out).weighted(columns, idf).toarray(), transformed.toarray(), rtol=1e-12, atol=1e-15)
 
 
 def test_a_cross_fitted_prediction_never_depends_on_the_queries_own_label():

@@ -17,7 +17,7 @@ from mlflow import MlflowClient
 from zenml.client import Client
 from zenml.enums import ExecutionStatus
 
-import run as run_cli
+import ragrouter_cli
 from pipelines import benchmark_pipeline, training_pipeline
 from ragrouter.bundle import RouterBundle
 from ragrouter.evaluation.bootstrap import INTERVAL_COLUMNS
@@ -28,7 +28,8 @@ from test_causal_llm_router import tiny_model  # noqa: F401  (fixture)
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 STRONG, WEAK = "gpt-4-1106-preview", "mistralai/Mixtral-8x7B-Instruct-v0.1"
 UPSTREAM = ("ingest_data", "validate_data", "make_labels", "make_splits")
-DOWNSTREAM_OF_ENCODER = ("embed_prompts", "build_index", "score_knn", "evaluate_routers", "train_router", "register_router")
+DOWNSTREAM_OF_ENCODER = ("extract_features", "build_index", "score_knn", "evaluate_routers", "train_router", "register_router")
+CLI = str(Path(sys.executable).with_name("ragrouter"))
 
 
 @pytest.fixture(autouse=True)
@@ -59,11 +60,10 @@ def _mini_params(csv: Path, model_name: str, reports: Path, **overrides) -> dict
              "strong_column": "big_ok", "weak_column": "small_ok", "group_column": "subject"}
         ],
         "protocols": [{"name": "P1", "kind": "kfold", "source": "mini"}, {"name": "P2", "kind": "group_kfold", "source": "mini"}],
-        "encoder": {"name": "all-MiniLM-L6-v2", "max_seq_length": 64},
-        "routers": {"random": {"seed": 0}, "knn": {"k": 10}},
-        "model_name": model_name,
-        "reports_dir": str(reports),
-        "experiment": "pipeline-tests",
+        "encoder": {"max_tokens": 64},
+        "routers": {"knn": {"k": 10}},
+        "registration": {"router": "knn", "model_name": model_name},
+        "reports": {"dir": str(reports), "experiment": "pipeline-tests"},
     }
     params.update(overrides)
     return params
@@ -80,10 +80,10 @@ def _statuses(run) -> dict[str, ExecutionStatus]:
 
 def test_small_config_trains_evaluates_and_registers_a_champion(tmp_path):
     config = yaml.safe_load((PROJECT_ROOT / "configs" / "training_small.yaml").read_text())
-    config["parameters"].update({"reports_dir": str(tmp_path / "reports"), "model_name": "ragrouter-small-test"})
+    config["parameters"].update({"reports": {"dir": str(tmp_path / "reports")}, "registration": {"model_name": "ragrouter-small-test"}})
     config_path = tmp_path / "small.yaml"
     config_path.write_text(yaml.safe_dump(config))
-    assert run_cli.main(["training", "--config", str(config_path)]) == 0
+    assert ragrouter_cli.main(["run", "training", "--config", str(config_path)]) == 0
     run = Client().get_pipeline("training_pipeline").last_run
     assert run.status == ExecutionStatus.COMPLETED
 
@@ -91,17 +91,18 @@ def test_small_config_trains_evaluates_and_registers_a_champion(tmp_path):
     assert latest.resolve().parent.name == "training_pipeline" and latest.resolve().name == run.name
     table = pd.read_csv(latest / "table.csv")
     assert list(table.columns) == ["protocol", "router", "APGR", "CPT20", "CPT50", "CPT80", "APGR_routellm", "n", *INTERVAL_COLUMNS]
-    assert set(zip(table["protocol"], table["router"])) == {(p, r) for p in ("P1", "P2", "P3", "P4") for r in ("random", "knn", "ragrouter")}
+    # the production pipeline scores its candidate on the promotion protocol only
+    assert set(zip(table["protocol"], table["router"])) == {("P1", "ragrouter")}
     scores = pd.read_csv(latest / "scores.csv")
     recomputed = evaluate_scores(scores).set_index(["protocol", "router"])["APGR"]
     np.testing.assert_allclose(table.set_index(["protocol", "router"])["APGR"].loc[recomputed.index], recomputed)
-    assert all((latest / f"curves_{p}.png").read_bytes().startswith(b"\x89PNG") for p in ("P1", "P2", "P3", "P4"))
+    assert (latest / "curves_P1.png").read_bytes().startswith(b"\x89PNG") and not list(latest.glob("curves_P2*"))
 
     # What the ZenML dashboard shows: the table as markdown, one PNG of curves per protocol,
     # and the validation report.
     evaluation = run.steps["evaluate_routers"].outputs["evaluation_report"][0]
     kinds = sorted(str(v.type) for v in evaluation.visualizations)
-    assert kinds == ["image"] * 4 + ["markdown"]
+    assert kinds == ["image", "markdown"]
     validation = run.steps["validate_data"].outputs["validation_report"][0]
     assert [str(v.type) for v in validation.visualizations] == ["markdown"]
 
@@ -116,13 +117,15 @@ def test_small_config_trains_evaluates_and_registers_a_champion(tmp_path):
     steps = client.get_metric_history(champion.run_id, "training.val_loss")
     assert 1 <= len(steps) <= 10 and sorted(m.step for m in steps) == list(range(1, len(steps) + 1))
     assert "training_curve.png" in [a.path for a in client.list_artifacts(champion.run_id)]
-    assert mlflow_run.data.params["router.fusion"] == "attention" and mlflow_run.data.params["router.k"] == "20"
+    assert mlflow_run.data.params["router.network.fusion"] == "attention" and mlflow_run.data.params["router.k"] == "20"
+    assert mlflow_run.data.params["router.encoder.max_tokens"] == "128"  # the small config's encoder block reached it
     features = run.steps["extract_features"].outputs["query_features"][0].load()
     assert features.ids == run.steps["validate_data"].outputs["validated_records"][0].load().frame["id"].tolist()
-    # the encoder ran once: the embeddings are the features' pooled vectors
-    embedding_step = run.steps["embed_prompts"]
-    assert embedding_step.run_metadata["source"] == "query_features"
-    assert np.array_equal(embedding_step.outputs["prompt_embeddings"][0].load().vectors, features.pooled)
+    # the encoder ran once; the one index holds its pooled vectors, and the registered router retrieves from it
+    index = run.steps["build_index"].outputs["faiss_index"][0].load()
+    np.testing.assert_array_equal(index.reconstruct_n(0, index.ntotal), features.pooled)
+    labels = run.steps["make_labels"].outputs["labels"][0].load()
+    assert labels.frame["id"].tolist() == features.ids
 
     # The registered pyfunc scores raw prompts as the trained bundle artifact does.
     bundle: RouterBundle = run.steps["train_router"].outputs["router_bundle"][0].load()
@@ -156,7 +159,7 @@ def test_rerun_is_cached_and_encoder_or_data_changes_rerun_only_what_depends_on_
         if delete_store_first:
             shutil.rmtree(store.parent)
         done = subprocess.run(
-            [sys.executable, "run.py", "training", "--config", str(config)],
+            [CLI, "run", "training", "--config", str(config)],
             env={**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{store}"}, capture_output=True, text=True,
         )
         assert done.returncode == 0, done.stderr[-3000:]
@@ -168,7 +171,7 @@ def test_rerun_is_cached_and_encoder_or_data_changes_rerun_only_what_depends_on_
     assert (str(champion.version), champion.tags["zenml_run_id"]) == ("1", str(renewed.id))
     assert "P1.knn.APGR" in renewed_store.get_run(champion.run_id).data.metrics
 
-    encoder = _statuses(_run(**{**params, "encoder": {"name": "all-MiniLM-L6-v2", "max_seq_length": 48}}))
+    encoder = _statuses(_run(**{**params, "encoder": {"max_tokens": 48}}))
     assert all(encoder[name] == ExecutionStatus.CACHED for name in UPSTREAM)
     assert all(encoder[name] == ExecutionStatus.COMPLETED for name in DOWNSTREAM_OF_ENCODER)
 
@@ -176,7 +179,7 @@ def test_rerun_is_cached_and_encoder_or_data_changes_rerun_only_what_depends_on_
     frame.loc[0, "big_ok"] = not frame.loc[0, "big_ok"]
     frame.to_csv(csv, index=False)
     data = _statuses(_run(**params))
-    assert all(data[name] == ExecutionStatus.COMPLETED for name in ("ingest_data", "validate_data", "embed_prompts", "score_knn"))
+    assert all(data[name] == ExecutionStatus.COMPLETED for name in ("ingest_data", "validate_data", "make_labels", "extract_features", "score_knn"))
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
@@ -222,7 +225,7 @@ def test_bad_input_stops_the_run_with_a_clear_error_and_registers_nothing(mini_c
     config = tmp_path / "bad.yaml"
     config.write_text(yaml.safe_dump({"parameters": _mini_params(csv, model_name, tmp_path / "reports")}))
 
-    assert run_cli.main(["training", "--config", str(config)]) == 2
+    assert ragrouter_cli.main(["run", "training", "--config", str(config)]) == 2
     captured = capsys.readouterr()
     message = captured.err
     assert message.startswith("error: invalid routing data") and str(csv) in message
@@ -239,12 +242,13 @@ def test_bad_input_stops_the_run_with_a_clear_error_and_registers_nothing(mini_c
 
 def test_benchmark_pipeline_compares_every_router_and_registers_nothing(mini_csv, tmp_path):
     params = _mini_params(mini_csv, "unused", tmp_path / "reports")
-    params.pop("model_name")
+    params.pop("registration")
     params["routers"] = {"random": {}, "knn": {"k": 10}, "sw_ranking": {}, "mf": {"epochs": 5}}
     benchmark_pipeline(**params)
     run = Client().get_pipeline("benchmark_pipeline").last_run
     assert run.status == ExecutionStatus.COMPLETED
-    assert not {"train_router", "register_router", "promote_router"} & set(run.steps)
+    assert not {"train_router", "register_router", "promote_router", "build_index"} & set(run.steps)
+    assert [name for name in run.steps if name.startswith("extract_features")] == ["extract_features"]  # one encoder, read by three routers
     latest = (tmp_path / "reports" / "latest").resolve()
     assert latest.parent.name == "benchmark_pipeline" and latest.name == run.name
     table = pd.read_csv(latest / "table.csv")
@@ -256,13 +260,16 @@ def test_ablation_pipeline_writes_one_table_per_ablation_from_one_shared_feature
     from pipelines import ablation_pipeline
 
     params = _mini_params(mini_csv, "unused", tmp_path / "reports")
-    for key in ("model_name", "routers"):
-        params.pop(key)
-    params["ragrouter"] = {"k": 20, "epochs": 2, "hidden": 16}
-    params["ablations"] = {"no-syntax": {"syntax": False}, "no-retrieval": {"retrieval": False}}
-    params["baselines"] = {"random": {"seed": 0}}
+    params.pop("registration")
     # Table 6: the LLM router with and without retrieved neighbours (tiny Qwen2 built on the fly)
-    params["ragrouter_llm"] = {"model": str(tiny_model), "k": 2, "neighbour_tokens": 8, "max_length": 160, "epochs": 1, "batch_size": 32}
+    llm = {"model": str(tiny_model), "k": 2, "neighbour_tokens": 8, "max_tokens": 160, "epochs": 1, "batch_size": 32}
+    params["routers"] = {
+        "random": {"seed": 0},
+        "ragrouter": {"k": 20, "training": {"epochs": 2}, "network": {"hidden": 16}},
+        "ragrouter_llm": llm,
+        "ragrouter_llm-no-rag": {**llm, "router": "ragrouter_llm", "k": 0},
+    }
+    params["ablations"] = {"no-syntax": {"network": {"syntax": False}}, "no-retrieval": {"network": {"retrieval": False}}}
     ablation_pipeline(**params)
     run = Client().get_pipeline("ablation_pipeline").last_run
     assert run.status == ExecutionStatus.COMPLETED
@@ -274,7 +281,7 @@ def test_ablation_pipeline_writes_one_table_per_ablation_from_one_shared_feature
     for name, full, variant in [
         ("no-syntax", "ragrouter", "ragrouter-no-syntax"),
         ("no-retrieval", "ragrouter", "ragrouter-no-retrieval"),
-        ("llm-no-rag", "ragrouter_llm", "ragrouter_llm-no-rag"),
+        ("no-rag", "ragrouter_llm", "ragrouter_llm-no-rag"),
     ]:
         rows = pd.read_csv(latest / f"ablation_{name}.csv")
         assert list(rows["protocol"]) == ["P1", "P2"]

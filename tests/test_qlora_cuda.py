@@ -22,7 +22,7 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 
 @pytest.fixture(scope="module")
 def qlora_router(wider_tiny_model: Path):
-    config = {**TINY, "model": str(wider_tiny_model), "encoder": str(wider_tiny_model), "device": "cuda"}
+    config = {**TINY, "model": str(wider_tiny_model), "encoder": {"name": str(wider_tiny_model)}, "device": "cuda"}
     config |= {"load_in_4bit": True, "compute_dtype": "bfloat16", "gradient_checkpointing": True, "epochs": 8, "learning_rate": 3e-3}
     return build_router("ragrouter_llm", config).fit(_train_set(320))
 

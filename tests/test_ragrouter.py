@@ -20,23 +20,29 @@ from ragrouter.data.ingest import ingest_sources
 from ragrouter.data.records import RoutingRecords
 from ragrouter.data.sources import SourceConfig
 from ragrouter.evaluation.metrics import summarize
-from ragrouter.features.embeddings import embeddings_from_features
+from ragrouter.config import _merged
+from ragrouter.encoder import Encoder, EncoderConfig, load_encoder, resolve_encoder_path, traced_token_states
 from ragrouter.features.neighbours import MEAN_GAIN_COLUMN, feature_count, neighbour_features
-from ragrouter.features.query_features import RAGGED, FeatureConfig, QueryFeatures, ServingThreads, _encode_tokens, extract_features
-from ragrouter.features.semantic import DEFAULT_ENCODER, DEFAULT_ENCODER_DTYPE, Encoder
-from ragrouter.features.syntax import align_to_tokens, dep_vocabulary, parse_graphs, pos_vocabulary
-from ragrouter.features.token_encoder import load_token_encoder, traced_token_states
+from ragrouter.features.query_features import RAGGED, FeatureConfig, QueryFeatures, ServingThreads, extract_features
+from ragrouter.features.syntax import ParseConfig, align_to_tokens, dep_vocabulary, parse_graphs, pos_vocabulary
 from ragrouter.labels import gains
-from ragrouter.models.fusion import CrossModalFusion
-from ragrouter.models.ragrouter_net import Architecture, InputSizes, NetBatch, RAGRouterNet, scoring_forward
 from ragrouter.precision import native_bfloat16
 from ragrouter.registry.model_registry import load_bundle, register_bundle
 from ragrouter.registry.tracking import configure_tracking, use_experiment
 from ragrouter.retrieval import build_index, search
 from ragrouter.routers import Queries, TrainingSet, build_router
-from ragrouter.routers.ragrouter import RAGRouterConfig, average_weights
+from ragrouter.routers.ragrouter.config import NetworkConfig
+from ragrouter.routers.ragrouter.fusion import CrossModalFusion
+from ragrouter.routers.ragrouter.network import InputSizes, NetBatch, RAGRouterNet, scoring_forward
+from ragrouter.routers.ragrouter.trainer import average_weights
 
-FAST = {"epochs": 6, "patience": 3, "hidden": 32, "max_tokens": 128}
+FAST = {"training": {"epochs": 6, "patience": 3}, "network": {"hidden": 32}, "encoder": {"max_tokens": 128}}
+ENCODER_128 = EncoderConfig(max_tokens=128)
+
+
+def fast(**changes) -> dict:
+    """FAST with nested changes (`training={"epochs": 1}`)."""
+    return _merged(FAST, changes)
 
 
 def _arcs(graph) -> set[tuple[int, int]]:
@@ -44,7 +50,7 @@ def _arcs(graph) -> set[tuple[int, int]]:
 
 
 def test_a_sentence_graph_has_its_arcs_both_ways_and_depths_from_the_root():
-    (graph,) = parse_graphs(["The cat sat on the mat."])
+    (graph,) = parse_graphs(["The cat sat on the mat."], ParseConfig())
     assert len(graph) == 7  # The cat sat on the mat .
     assert graph.edges.shape == (2, 12)  # 6 arcs (n - 1), each in both directions
     arcs = _arcs(graph)
@@ -58,7 +64,7 @@ def test_a_sentence_graph_has_its_arcs_both_ways_and_depths_from_the_root():
 
 
 def test_two_sentences_have_two_roots_and_no_arc_between_them_and_whitespace_is_no_node():
-    (graph,) = parse_graphs(["It rained.\n\nWe stayed home."])
+    (graph,) = parse_graphs(["It rained.\n\nWe stayed home."], ParseConfig())
     assert len(graph) == 7  # It rained . We stayed home .
     assert (graph.depth == 0).sum() == 2
     assert graph.edges.shape[1] == 2 * (len(graph) - 2)
@@ -70,24 +76,22 @@ def test_node_labels_are_spacys_own_for_every_token():
     from ragrouter.features.syntax import load_parser
 
     text = "In 1905, Einstein published 4 papers; two of them changed physics, didn't they?"
-    (graph,) = parse_graphs([text])
+    (graph,) = parse_graphs([text], ParseConfig())
     tokens = [t for t in load_parser()(text) if not t.is_space]
     assert [pos_vocabulary()[i] for i in graph.pos] == [t.pos_ for t in tokens]
     assert [dep_vocabulary()[i] for i in graph.dep] == [t.dep_ for t in tokens]
 
 
 def test_long_prompts_are_capped_in_characters_and_nodes():
-    from ragrouter.features.syntax import SyntaxConfig
-
-    (graph,) = parse_graphs(["word " * 1000], SyntaxConfig(max_chars=100, max_nodes=15))
+    (graph,) = parse_graphs(["word " * 1000], ParseConfig(max_chars=100, max_nodes=15))
     assert len(graph) == 15 and graph.spans.max() <= 100
     assert graph.edges.max() < 15
 
 
 def test_feature_config_round_trips_through_a_plain_dict():
-    config = build_router("ragrouter", {"max_parse_chars": 300, "max_tokens": 64}).config.features
+    config = build_router("ragrouter", {"parse": {"max_chars": 300}, "encoder": {"max_tokens": 64}}).config.features()
     assert FeatureConfig.from_dict(config.to_dict()) == config
-    assert "300" in config.identity and "@64" in config.identity
+    assert "@300/" in config.identity and "@64/tail/" in config.identity and config.token_states
 
 
 def test_nodes_align_with_the_first_overlapping_encoder_token():
@@ -133,7 +137,7 @@ def mmlu_slice(routellm_data: Path) -> tuple[list[str], np.ndarray, pd.DataFrame
     )
     records, _ = ingest_sources([source])
     prompts = records.prompts
-    return prompts, gains(records), records.frame, extract_features(prompts, build_router("ragrouter", FAST).config.features)
+    return prompts, gains(records), records.frame, extract_features(prompts, build_router("ragrouter", FAST).config.features())
 
 
 def test_auto_precision_computes_in_what_this_cpu_runs_natively(mmlu_slice):
@@ -141,38 +145,27 @@ def test_auto_precision_computes_in_what_this_cpu_runs_natively(mmlu_slice):
     bfloat16 is emulated and 5x slower: its vectors are that precision's, and named after it."""
     prompts = mmlu_slice[0][:16]
     native, other = ("bfloat16", "float32") if native_bfloat16() else ("float32", "bfloat16")
-    auto, explicit = FeatureConfig(max_tokens=128), FeatureConfig(max_tokens=128, encoder_dtype=native)
-    assert auto.encoder_dtype == DEFAULT_ENCODER_DTYPE == "auto" and auto.computed_dtype == native
-    assert auto.identity == explicit.identity and auto.identity != FeatureConfig(max_tokens=128, encoder_dtype=other).identity
-    assert Encoder(max_seq_length=128).identity == Encoder(max_seq_length=128, dtype=native).identity
+    auto, explicit = FeatureConfig(ENCODER_128, token_states=True), FeatureConfig(EncoderConfig(max_tokens=128, dtype=native), token_states=True)
+    assert auto.encoder.dtype == EncoderConfig.dtype == "auto" and auto.encoder.computed_dtype == native
+    assert auto.identity == explicit.identity
+    assert auto.identity != FeatureConfig(EncoderConfig(max_tokens=128, dtype=other), token_states=True).identity
     from_auto, from_native = extract_features(prompts, auto), extract_features(prompts, explicit)
     for name, array in from_auto.arrays.items():
         np.testing.assert_array_equal(array, from_native.arrays[name])
-    np.testing.assert_array_equal(Encoder(max_seq_length=128).encode(prompts), Encoder(max_seq_length=128, dtype=native).encode(prompts))
-    in_other = extract_features(prompts[:4], FeatureConfig(max_tokens=128, encoder_dtype=other)).pooled
+    in_other = Encoder(EncoderConfig(max_tokens=128, dtype=other)).embed(prompts[:4])
     assert not np.array_equal(in_other, from_auto.pooled[:4])  # the two precisions really differ
 
 
-def test_features_match_the_sentence_embeddings_and_slice_by_row(mmlu_slice):
+def test_pooled_vectors_are_sentence_transformers_embeddings_and_features_slice_by_row(mmlu_slice):
+    """The one encoder's pooled vectors are what sentence-transformers gives the packaged MiniLM
+    (mean of the token states, normalised) for prompts it reads whole."""
+    from sentence_transformers import SentenceTransformer
+
     prompts, _, frame, features = mmlu_slice
-    encoder = Encoder(max_seq_length=128)
-    expected = encoder.encode(prompts)
-    # `auto` precision (bfloat16 where the CPU has bfloat16 units): equal up to its rounding
-    # (batches pad differently), pooled in float32
-    assert features.encoder_identity == encoder.identity
-    assert np.abs(features.pooled - expected).max() < 5e-3
-    assert np.einsum("ij,ij->i", features.pooled, expected).min() > 0.9995
-    float32 = FeatureConfig(max_tokens=128, encoder_dtype="float32")
-    np.testing.assert_allclose(extract_features(prompts[:40], float32).pooled, Encoder(max_seq_length=128, dtype="float32").encode(prompts[:40]), atol=1e-5)
-    # so the pipeline takes its embeddings from the features, for the records they were made from
-    records = RoutingRecords(frame)
-    with_ids = dataclasses.replace(features, ids=frame["id"].tolist())
-    assert np.array_equal(embeddings_from_features(records, with_ids, encoder).vectors, features.pooled)
-    for other in (Encoder(max_seq_length=256), Encoder(max_seq_length=128, dtype="qint8")):
-        with pytest.raises(ValueError, match="do not hold"):
-            embeddings_from_features(records, with_ids, other)
-    with pytest.raises(ValueError, match="other records"):
-        embeddings_from_features(records, dataclasses.replace(features, ids=frame["id"].tolist()[::-1]), encoder)
+    float32 = EncoderConfig(max_tokens=128, dtype="float32")
+    short = [p for p in prompts if len(Encoder(float32).tokenize([p]).ids[0]) < 128][:40]
+    reference = SentenceTransformer(resolve_encoder_path(float32.name), device="cpu").encode(short, normalize_embeddings=True)
+    np.testing.assert_allclose(Encoder(float32).embed(short), reference, atol=1e-5)
     rows = [3, 1, 3, len(prompts) - 1, 0]
     part = features.subset(rows)
     assert len(part) == len(rows) and {k: v.dtype for k, v in part.arrays.items()} == {k: v.dtype for k, v in features.arrays.items()}
@@ -183,6 +176,26 @@ def test_features_match_the_sentence_embeddings_and_slice_by_row(mmlu_slice):
             assert np.array_equal(sliced[name], original[name]), (row, name)
     empty = features.subset([])
     assert len(empty) == 0 and empty.arrays["token_states"].shape == (0, features.pooled.shape[1]) and empty.arrays["edges"].shape == (2, 0)
+    pooled_only = extract_features(prompts[:5], FeatureConfig(ENCODER_128))
+    assert set(pooled_only.arrays) == {"pooled"} and pooled_only.subset([4, 0]).pooled.shape == (2, features.pooled.shape[1])
+
+
+def test_a_long_prompt_is_read_from_its_end_and_parsed_where_the_encoder_reads(mmlu_slice):
+    """Few-shot prompts share a long head: read by its tail, each keeps its own question."""
+    questions = mmlu_slice[0][:2]
+    head = "The following are worked examples.\n\n" + "Q: What is two plus two? A: four.\n" * 60
+    config = FeatureConfig(ENCODER_128, token_states=True, parse=ParseConfig())
+    tail = extract_features([head + q for q in questions], config)
+    assert not np.allclose(tail.pooled[0], tail.pooled[1])  # different questions, different vectors
+    np.testing.assert_allclose(tail.pooled, Encoder(ENCODER_128).embed([head + q for q in questions]), atol=1e-5)
+    read_head = Encoder(EncoderConfig(max_tokens=128, keep="head")).embed([head + q for q in questions])
+    np.testing.assert_allclose(read_head[0], read_head[1], atol=1e-6)  # the head alone: one vector for both
+    tokenized = Encoder(ENCODER_128).tokenize([head + questions[0]])
+    start = tokenized.read_start(0)
+    assert len(tokenized.ids[0]) == 128 and start > len(head) - 800
+    nodes = _query(tail, 0)
+    graph_tokens = nodes["node_token"]
+    assert (graph_tokens >= 0).mean() > 0.9  # the parse covers the tokens the encoder read
 
 
 def _query(features: QueryFeatures, row: int) -> dict[str, np.ndarray]:
@@ -238,10 +251,10 @@ def test_a_collated_batch_is_the_one_pyg_builds_query_by_query(mmlu_slice):
 def test_the_traced_scoring_network_gives_the_eager_networks_logits(mmlu_slice, architecture):
     *_, features = mmlu_slice
     # one-token prompts: a graph of one node and no arc; a long prompt: the node cap
-    short = extract_features(["Hi", "Why?", "Name it. " * 200], build_router("ragrouter", FAST).config.features)
+    short = extract_features(["Hi", "Why?", "Name it. " * 200], build_router("ragrouter", fast(parse={"max_nodes": 50})).config.features())
     sizes = InputSizes(features.pooled.shape[1], len(pos_vocabulary()), len(dep_vocabulary()), feature_count())
     torch.manual_seed(0)
-    net = RAGRouterNet(sizes, Architecture(hidden=32, **architecture)).eval()
+    net = RAGRouterNet(sizes, NetworkConfig(hidden=32, **architecture)).eval()
     traced = scoring_forward(net)
     rng = np.random.default_rng(0)
     for source, rows in ((features, [0]), (features, list(range(40))), (features, [7, 3, 90]), (short, [0]), (short, [0, 1, 2])):
@@ -252,43 +265,48 @@ def test_the_traced_scoring_network_gives_the_eager_networks_logits(mmlu_slice, 
         assert logits.shape == (len(rows),)
         torch.testing.assert_close(logits, expected, rtol=0, atol=1e-5)
         assert len(rows) == 1 or expected.std() > 1e-3  # the queries' logits differ: a real comparison
-    assert np.diff(short.arrays["edge_offsets"])[0] == 0 and np.diff(short.arrays["node_offsets"])[2] == RAGRouterConfig.max_nodes
+    assert np.diff(short.arrays["edge_offsets"])[0] == 0 and np.diff(short.arrays["node_offsets"])[2] == 50
 
 
 def test_the_int8_encoder_quantizes_its_linear_layers_and_stays_near_float32(mmlu_slice):
     prompts = mmlu_slice[0][:40]
-    _, model = load_token_encoder(DEFAULT_ENCODER, "qint8")
+    _, model = load_encoder(EncoderConfig.name, "qint8")
     linear = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
     quantized = [m for m in model.modules() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)]
     assert len(quantized) == 6 * 6 + 1 and not linear  # q, k, v, attention output, two FFN per layer; pooler
-    float32 = Encoder(max_seq_length=128, dtype="float32").encode(prompts)
-    int8 = extract_features(prompts, FeatureConfig(max_tokens=128, encoder_dtype="qint8")).pooled
+    float32 = Encoder(EncoderConfig(max_tokens=128, dtype="float32")).embed(prompts)
+    int8 = extract_features(prompts, FeatureConfig(EncoderConfig(max_tokens=128, dtype="qint8"))).pooled
     cosine = np.einsum("ij,ij->i", float32, int8)
     assert cosine.min() > 0.93 and cosine.mean() > 0.97 and cosine.max() < 0.9999  # near, and really quantized
-    # one prompt per call in int8: the knn router's encoder (batch_size 64) and the token encoder (32) agree
-    np.testing.assert_allclose(Encoder(max_seq_length=128, dtype="qint8").encode(prompts), int8, atol=1e-3)
+    # one prompt per call in int8: a prompt's vector does not depend on the others around it
+    alone = np.concatenate([Encoder(EncoderConfig(max_tokens=128, dtype="qint8")).embed([p]) for p in prompts[:6]])
+    np.testing.assert_array_equal(alone, int8[:6])
 
 
-@pytest.mark.parametrize("parse_done", [False, True])
-def test_served_encoding_leaves_the_parsers_core_until_the_parse_is_done(mmlu_slice, parse_done):
-    prompts = mmlu_slice[0][:8]
-    parse: Future = Future()
-    if parse_done:
-        parse.set_result([])
+def test_the_encoder_calls_back_before_each_batch_so_a_server_can_take_its_cores_back(mmlu_slice):
+    prompts = mmlu_slice[0][:10]
+    calls = []
+    encoder = Encoder(EncoderConfig(max_tokens=128, batch_size=4))
+    encoder.encode(encoder.tokenize(prompts), on_batch=lambda: calls.append(torch.get_num_threads()))
+    assert len(calls) == 3
     ServingThreads(parsing=1, parsed=2).set("parsing")
-    _encode_tokens(prompts, FeatureConfig(encode_batch_size=4), False, parse, ServingThreads(parsing=1, parsed=2))
-    assert torch.get_num_threads() == (2 if parse_done else 1)
+    assert torch.get_num_threads() == 1
+    ServingThreads(parsing=1, parsed=2).set("parsed")
+    assert torch.get_num_threads() == 2
+    extract_features(prompts, FeatureConfig(ENCODER_128, token_states=True, parse=ParseConfig()), threads=ServingThreads(parsing=1, parsed=2))
+    assert torch.get_num_threads() in (1, 2)
 
 
 @pytest.mark.parametrize("dtype", ["bfloat16", "float32", "qint8"])
 def test_the_traced_encoder_gives_the_eager_models_token_states(mmlu_slice, dtype):
     prompts = mmlu_slice[0][:24]
-    tokenizer, model = load_token_encoder(DEFAULT_ENCODER, dtype)
+    tokenizer, model = load_encoder(EncoderConfig.name, dtype)
     traced = traced_token_states(model, tokenizer)
     for batch in (prompts[:1], prompts[1:9], prompts[9:24]):  # one prompt; padded batches of other widths
         encoded = tokenizer(batch, padding=True, truncation=True, max_length=128, return_tensors="pt")
+        inputs = {key: encoded[key] for key in ("input_ids", "attention_mask")}
         with torch.inference_mode():
-            expected, states = model(**encoded).last_hidden_state, traced(encoded)
+            expected, states = model(**encoded).last_hidden_state, traced(inputs)
         assert states.shape == expected.shape
         real = encoded["attention_mask"].bool()
         torch.testing.assert_close(states[real], expected[real], rtol=0, atol=1e-5)
@@ -303,7 +321,7 @@ def test_trained_ragrouter_beats_random_on_held_out_queries_and_round_trips_thro
         return Queries([prompts[i] for i in rows], features=features.subset(rows))
 
     router = build_router("ragrouter", FAST).fit(TrainingSet(queries(train), gain[train], 0.0))
-    assert 1 <= len(router.history_) <= FAST["epochs"] and "val_apgr" in router.history_[0]
+    assert 1 <= len(router.history_) <= FAST["training"]["epochs"] and "val_apgr" in router.history_[0]
     scores = router.score(queries(test))
     result = summarize(scores, frame["strong_quality"].to_numpy()[test], frame["weak_quality"].to_numpy()[test])
     random = summarize(
@@ -330,35 +348,35 @@ def test_trained_ragrouter_beats_random_on_held_out_queries_and_round_trips_thro
     np.testing.assert_allclose(served["p_strong"], in_memory, atol=1e-5)
     reloaded = load_bundle("ragrouter-roundtrip", version).router
     assert reloaded.history_ == router.history_ and reloaded.averaged_epochs_ == router.averaged_epochs_
-    assert reloaded.experts_.names == ("embedding_ridge", "tfidf_ridge", "options_ridge") and reloaded.blend_scale_.shape == (5,)
+    assert reloaded.blend_.experts.names == ("embedding_ridge", "tfidf_ridge", "options_ridge") and reloaded.blend_.scale.shape == (5,)
 
 
 def test_training_keeps_the_average_of_the_best_validation_epochs(mmlu_slice):
     prompts, gain, _, features = mmlu_slice
     train = TrainingSet(Queries(prompts, features=features), gain, 0.0)
-    router = build_router("ragrouter", {**FAST, "epochs": 5, "patience": 5, "average_checkpoints": 2}).fit(train)
+    router = build_router("ragrouter", fast(training={"epochs": 5, "patience": 5, "average_checkpoints": 2})).fit(train)
     by_apgr = sorted(router.history_, key=lambda record: -record["val_apgr"])
     assert len(router.history_) == 5
     assert router.averaged_epochs_ == sorted(int(record["epoch"]) for record in by_apgr[:2])
-    by_loss = build_router("ragrouter", {**FAST, "epochs": 5, "patience": 5, "average_checkpoints": 1, "early_stopping": "val_loss"}).fit(train)
+    by_loss = build_router("ragrouter", fast(training={"epochs": 5, "patience": 5, "average_checkpoints": 1, "early_stopping": "val_loss"})).fit(train)
     assert by_loss.averaged_epochs_ == [int(min(by_loss.history_, key=lambda record: record["val_loss"])["epoch"])]
     # the averaged net is the mean of the kept checkpoints, not either one of them
     first, second = ({"w": torch.tensor([1.0, 3.0])}, {"w": torch.tensor([3.0, 5.0])})
     assert torch.equal(average_weights([first, second])["w"], torch.tensor([2.0, 4.0]))
-    with pytest.raises(ValueError, match="early_stopping"):
-        build_router("ragrouter", {"early_stopping": "train_loss"})
-    with pytest.raises(ValueError, match="unknown experts"):
-        build_router("ragrouter", {"experts": ["gbm"]})
+    with pytest.raises(ValueError, match="routers.ragrouter.training.early_stopping: must be one of val_apgr, val_loss"):
+        build_router("ragrouter", {"training": {"early_stopping": "train_loss"}})
+    with pytest.raises(ValueError, match="routers.ragrouter.blend: unknown experts"):
+        build_router("ragrouter", {"blend": {"experts": ["gbm"]}})
     with pytest.raises(ValueError, match="nothing else is blended"):
-        build_router("ragrouter", {"experts": [], "network_weight": 0.0, "retrieval": False})
+        build_router("ragrouter", {"blend": {"experts": [], "network_weight": 0.0}, "network": {"retrieval": False}})
     with pytest.raises(ValueError, match="must not be negative"):
-        build_router("ragrouter", {"neighbour_weight": -1.0})
+        build_router("ragrouter", {"blend": {"neighbour_weight": -1.0}})
 
 
 def test_the_neighbour_component_is_the_leave_one_out_mean_gain_of_the_k_neighbours(mmlu_slice):
     prompts, gain, _, features = mmlu_slice
     train = TrainingSet(Queries(prompts, features=features), gain, 0.0)
-    router = build_router("ragrouter", {**FAST, "epochs": 1, "experts": [], "network_weight": 0.0}).fit(train)
+    router = build_router("ragrouter", fast(training={"epochs": 1}, blend={"experts": [], "network_weight": 0.0})).fit(train)
     sims, positions = search(router.index_, features.pooled, router.config.k, exclude_self=True)
     mean_gain = neighbour_features(sims, positions, gain, 0.0)[:, MEAN_GAIN_COLUMN]
     scores = router.score_training(train)  # the neighbours alone: a monotone function of their mean gain
@@ -372,16 +390,16 @@ def test_the_options_component_blends_in_only_where_training_prompts_have_answer
     part = features.subset(rows)
     train = TrainingSet(Queries([prompts[i] for i in rows], features=part), gain[rows], 0.0)
     # the options alone (cross-fitted ridge on their features) rank the training queries
-    only = build_router("ragrouter", {**FAST, "epochs": 1, "experts": ["options_ridge"], "network_weight": 0.0, "neighbour_weight": 0.0}).fit(train)
-    scores, ridge = only.score_training(train), only.expert_training_[:, 0]
+    only = build_router("ragrouter", fast(training={"epochs": 1}, blend={"experts": ["options_ridge"], "network_weight": 0.0, "neighbour_weight": 0.0})).fit(train)
+    scores, ridge = only.score_training(train), only.blend_.expert_training[:, 0]
     order = np.argsort(ridge, kind="stable")
-    assert np.isfinite(only.blend_scale_).all() and np.all(np.diff(scores[order]) >= -1e-12) and scores.std() > 0.01
+    assert np.isfinite(only.blend_.scale).all() and np.all(np.diff(scores[order]) >= -1e-12) and scores.std() > 0.01
     # prompts without options (GSM8K's): the constant component is left out, scores as without it
     no_options = dataclasses.replace(part, arrays={**part.arrays, "answer_options": np.zeros_like(part.arrays["answer_options"])})
     plain = TrainingSet(Queries(train.queries.prompts, features=no_options), train.gain, 0.0)
-    with_expert = build_router("ragrouter", {**FAST, "epochs": 1}).fit(plain)
-    without = build_router("ragrouter", {**FAST, "epochs": 1, "experts": ["embedding_ridge", "tfidf_ridge"]}).fit(plain)
-    assert np.isinf(with_expert.blend_scale_[-1]) and np.isfinite(with_expert.blend_scale_[:-1]).all()
+    with_expert = build_router("ragrouter", fast(training={"epochs": 1})).fit(plain)
+    without = build_router("ragrouter", fast(training={"epochs": 1}, blend={"experts": ["embedding_ridge", "tfidf_ridge"]})).fit(plain)
+    assert np.isinf(with_expert.blend_.scale[-1]) and np.isfinite(with_expert.blend_.scale[:-1]).all()
     np.testing.assert_allclose(with_expert.score(plain.queries), without.score(plain.queries), atol=1e-12)
     with pytest.raises(ValueError, match="nothing ranks them"):
-        build_router("ragrouter", {**FAST, "epochs": 1, "experts": ["options_ridge"], "network_weight": 0.0, "neighbour_weight": 0.0}).fit(plain)
+        build_router("ragrouter", fast(training={"epochs": 1}, blend={"experts": ["options_ridge"], "network_weight": 0.0, "neighbour_weight": 0.0})).fit(plain)

@@ -14,7 +14,7 @@ from test_causal_llm_router import _auc, _prompts, _train_set, tiny_model  # noq
 from ragrouter.routers import Queries, build_router, load_router
 from ragrouter.routers.ragrouter_llm import CONTEXT_HEADER
 
-TINY = {"k": 2, "neighbour_tokens": 8, "max_length": 128, "epochs": 6, "batch_size": 16, "learning_rate": 1e-2, "lora_r": 4, "lora_alpha": 8}
+TINY = {"k": 2, "neighbour_tokens": 8, "max_tokens": 128, "epochs": 6, "batch_size": 16, "learning_rate": 1e-2, "lora_r": 4, "lora_alpha": 8}
 
 
 def _router(tiny_model: Path, **overrides):
@@ -29,13 +29,13 @@ def trained(tiny_model: Path):
 def test_context_holds_the_nearest_other_queries_with_their_labels(trained):
     train = _train_set()
     prompts = list(train.queries.prompts)
-    contexts = trained._contexts(train.queries.vectors(trained.encoder), exclude_self=True)
+    contexts = trained._contexts(train.queries.vectors(trained.config.encoder), exclude_self=True)
     text = trained.tokenizer_.decode(contexts[0])
     assert text.startswith(CONTEXT_HEADER)
     assert text.count(" -> large needed") + text.count(" -> small suffices") == 2
     own = trained.tokenizer_.decode(trained.neighbour_ids_[0])  # the query's first neighbour_tokens
     assert own not in text  # leave-one-out: the query is not its own neighbour
-    served = trained.tokenizer_.decode(trained._contexts(Queries(prompts[:1]).vectors(trained.encoder))[0])
+    served = trained.tokenizer_.decode(trained._contexts(Queries(prompts[:1]).vectors(trained.config.encoder))[0])
     assert served.startswith(CONTEXT_HEADER + own)  # as unseen traffic, it is its own nearest
     full = trained.tokenizer_.decode(trained.encode(prompts[:1], contexts[:1])[0])
     assert full.index(CONTEXT_HEADER) < full.index("[Question]") < full.index(prompts[0])
@@ -124,7 +124,7 @@ def test_qlora_loads_the_base_in_nf4_and_trains_float32_adapters_under_bf16_comp
 
 
 def test_a_long_context_is_cut_so_the_query_keeps_half_the_room(tiny_model):
-    router = _router(tiny_model, max_length=64, epochs=0).fit(_train_set(8))
+    router = _router(tiny_model, max_tokens=64, epochs=0).fit(_train_set(8))
     prefix, middle, suffix = router._template()
     room = 64 - len(prefix) - len(middle) - len(suffix)
     query = router.tokenizer_(" ".join(["w1"] * 100), add_special_tokens=False)["input_ids"]
@@ -137,12 +137,14 @@ def test_a_long_context_is_cut_so_the_query_keeps_half_the_room(tiny_model):
 def test_the_gpu_config_builds_a_qlora_router_and_asks_for_a_gpu_where_it_trains_and_scores():
     import yaml
 
+    from ragrouter.config import RunConfig
+
     config = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs" / "qlora_qwen7b_gpu.yaml").read_text())
-    params = config["parameters"]
-    router = build_router("ragrouter_llm", params["routers"]["ragrouter_llm"])  # no weights load here
-    assert router.config.load_in_4bit and router.config.compute_dtype == "bfloat16" and router.config.gradient_checkpointing
-    assert router.config.max_grad_norm == 0.3
-    assert router.config.model == "Qwen/Qwen2.5-7B-Instruct" and params["registered_router"] == "ragrouter_llm"
+    run = RunConfig.from_dict(config["parameters"])  # no weights load here
+    router = run.candidate.config
+    assert router.load_in_4bit and router.compute_dtype == "bfloat16" and router.gradient_checkpointing
+    assert router.max_grad_norm == 0.3 and router.encoder == run.encoder  # the retrieval encoder is the run's
+    assert router.model == "Qwen/Qwen2.5-7B-Instruct" and run.candidate.name == "ragrouter_llm"
     for step in ("score_ragrouter_llm", "train_router"):
         assert config["steps"][step]["settings"]["resources"]["gpu_count"] == 1
 

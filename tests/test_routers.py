@@ -8,10 +8,12 @@ import pytest
 import yaml
 
 from ragrouter.bundle import RouterBundle, calibrate_threshold
-from ragrouter.features.semantic import Encoder
+from ragrouter.config import RunConfig
 from ragrouter.retrieval import build_index, search
-from ragrouter.routers import ROUTERS, Queries, Router, TrainingSet, build_router, load_router, register_router
-from ragrouter.routers.registry import with_encoder
+from ragrouter.routers import ROUTERS, Queries, Router, TrainingSet, build_router, load_router, register_router, router_names
+from ragrouter.typed_config import ConfigError
+from ragrouter_cli import run_parameters
+from support import vector_features
 
 
 def _unit(rng: np.random.Generator, n: int, d: int = 16) -> np.ndarray:
@@ -23,14 +25,14 @@ def _training_set(n: int = 60, seed: int = 0) -> TrainingSet:
     rng = np.random.default_rng(seed)
     vectors = _unit(rng, n)
     gain = rng.choice([-1.0, 0.0, 1.0], size=n)
-    return TrainingSet(Queries([f"q{i}" for i in range(n)], vectors), gain)
+    return TrainingSet(Queries([f"q{i}" for i in range(n)], vector_features(vectors)), gain)
 
 
 def test_knn_with_one_neighbour_reproduces_that_neighbours_outcome():
     train = _training_set()
     router = build_router("knn", {"k": 1}).fit(train)
     # Querying with the training vectors themselves: the nearest neighbour is the query.
-    scores = router.score(Queries(train.queries.prompts, train.queries.embeddings))
+    scores = router.score(Queries(train.queries.prompts, train.queries.features))
     np.testing.assert_allclose(scores, (train.gain + 1) / 2)
 
 
@@ -38,7 +40,7 @@ def test_knn_leave_one_out_never_sees_the_query_itself():
     train = _training_set()
     router = build_router("knn", {"k": 1}).fit(train)
     loo = router.score_training(train)
-    sims, idx = search(router.index_, train.queries.embeddings, 1, exclude_self=True)
+    sims, idx = search(router.index_, train.queries.features.pooled, 1, exclude_self=True)
     assert not (idx[:, 0] == np.arange(len(train.gain))).any()
     np.testing.assert_allclose(loo, (train.gain[idx[:, 0]] + 1) / 2)
 
@@ -50,7 +52,7 @@ def test_knn_score_is_the_similarity_weighted_mean_gain():
     sims, idx = router.index_.search(query, 5)
     w = np.clip(sims[0], 0, None)
     expected = (np.sum(w * train.gain[idx[0]]) / w.sum() + 1) / 2
-    np.testing.assert_allclose(router.score(Queries(["new"], query)), [expected], rtol=1e-6)
+    np.testing.assert_allclose(router.score(Queries(["new"], vector_features(query))), [expected], rtol=1e-6)
 
 
 def test_search_pads_when_the_index_is_smaller_than_k():
@@ -83,38 +85,51 @@ def test_saved_router_scores_the_same_after_loading(tmp_path):
     router = build_router("knn", {"k": 7}).fit(train)
     router.save(tmp_path / "knn")
     loaded = load_router(tmp_path / "knn")
-    queries = Queries(["a", "b"], _unit(np.random.default_rng(3), 2))
+    queries = Queries(["a", "b"], vector_features(_unit(np.random.default_rng(3), 2)))
     np.testing.assert_allclose(loaded.score(queries), router.score(queries))
     assert loaded.config == router.config and not list(tmp_path.rglob("*.pkl"))
-    # a router saved before encoders had a dtype encoded in float32, and is served that way
-    meta_file = tmp_path / "knn" / "router.json"
-    meta = json.loads(meta_file.read_text())
-    del meta["config"]["encoder_dtype"]
-    meta_file.write_text(json.dumps(meta))
-    assert load_router(tmp_path / "knn").encoder.dtype == "float32" and router.encoder.dtype == "auto"
+    assert json.loads((tmp_path / "knn" / "router.json").read_text())["config"]["encoder"]["keep"] == "tail"
 
 
 def test_registry_rejects_duplicates_and_unknown_names_and_fields():
+    build_router("knn")
     with pytest.raises(ValueError, match="already registered"):
         register_router("knn")(type("Other", (Router,), {"score": lambda self, q: q}))
-    with pytest.raises(ValueError, match="unknown router"):
+    with pytest.raises(ConfigError, match="routers.nope: unknown router 'nope'; known: bert, causal_llm, knn"):
         build_router("nope")
-    with pytest.raises(ValueError, match="unknown fields"):
+    with pytest.raises(ConfigError, match="routers.knn.kk: unknown key; did you mean k"):
         build_router("knn", {"kk": 3})
     assert {"random", "knn"} <= set(ROUTERS)
 
 
-def test_the_pipelines_encoder_settings_reach_every_router_that_encodes():
-    pipeline_encoder = {"name": "all-MiniLM-L6-v2", "max_seq_length": 128, "batch_size": 8, "dtype": "float32"}
-    knn = build_router("knn", with_encoder("knn", {}, pipeline_encoder))
-    assert knn.encoder.identity == Encoder(max_seq_length=128, dtype="float32").identity
-    ragrouter = build_router("ragrouter", with_encoder("ragrouter", {}, pipeline_encoder))
-    assert ragrouter.config.features.encoder_identity.endswith("/float32")
-    own = build_router("knn", with_encoder("knn", {"encoder_dtype": "bfloat16"}, pipeline_encoder))
-    assert own.encoder.dtype == "bfloat16"  # a router's own setting wins
-    for bad in (lambda: Encoder(dtype="float16"), lambda: build_router("ragrouter", {"encoder_dtype": "half"})):
-        with pytest.raises(ValueError, match="encoder dtype must be one of"):
-            bad()
+def test_routers_are_declared_by_entry_point_and_imported_when_first_built():
+    import subprocess
+    import sys
+
+    code = "import sys; from ragrouter.routers import router_names, build_router; names = router_names(); " \
+        "loaded = 'ragrouter.routers.mf' in sys.modules; build_router('mf'); print(names, loaded, 'ragrouter.routers.mf' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == f"{['bert', 'causal_llm', 'knn', 'mf', 'ragrouter', 'ragrouter_llm', 'random', 'sw_ranking']} False True"
+    assert set(router_names()) >= set(ROUTERS)
+
+
+def test_the_encoder_block_reaches_every_router_that_encodes():
+    run = RunConfig.from_dict(
+        {
+            "encoder": {"max_tokens": 128, "dtype": "float32", "keep": "head"},
+            "routers": {"knn": {}, "mf": {}, "sw_ranking": {}, "ragrouter": {}, "ragrouter_llm": {}, "bert": {}, "own": {"router": "knn", "encoder": {"dtype": "bfloat16"}}},
+        }
+    )
+    for name in ("knn", "mf", "sw_ranking", "ragrouter", "ragrouter_llm"):
+        encoder = run.routers[name].config.encoder
+        assert (encoder.max_tokens, encoder.dtype, encoder.keep) == (128, "float32", "head"), name
+    own = run.routers["own"].config.encoder
+    assert (own.dtype, own.max_tokens, own.keep) == ("bfloat16", 128, "head")  # an entry's own setting wins, the rest from the top
+    assert run.routers["bert"].config.features() is None  # bert reads raw prompts
+    with pytest.raises(ConfigError, match="encoder.dtype: must be one of auto, bfloat16, float32, qint8; got str 'float16'"):
+        RunConfig.from_dict({"encoder": {"dtype": "float16"}})
+    with pytest.raises(ConfigError, match="routers.ragrouter.encoder.dtype: must be one of"):
+        RunConfig.from_dict({"routers": {"ragrouter": {"encoder": {"dtype": "half"}}}})
 
 
 def test_threshold_routes_the_requested_share_of_training_traffic(tmp_path):
@@ -136,15 +151,8 @@ def test_threshold_routes_the_requested_share_of_training_traffic(tmp_path):
 
 @pytest.mark.parametrize("config_path", sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml")), ids=lambda p: p.name)
 def test_every_run_config_builds_the_routers_it_names(config_path):
-    """A typo in a router field fails here, not an hour into a run."""
-    params = yaml.safe_load(config_path.read_text())["parameters"]
-    entries = {**params.get("routers", {}), **params.get("baselines", {})}
-    if "ragrouter" in params:
-        entries["ragrouter"] = params["ragrouter"] or {}
-        for name, change in (params.get("ablations") or {}).items():
-            entries[f"ragrouter-{name}"] = {"router": "ragrouter", **entries["ragrouter"], **change}
-    if params.get("ragrouter_llm") is not None:
-        entries["ragrouter_llm"] = params["ragrouter_llm"]
-    assert entries, f"{config_path.name} names no router"
-    for name, config in entries.items():
-        assert build_router(name, config).config is not None
+    """A typo in any setting fails here, not an hour into a run."""
+    run = RunConfig.from_dict(run_parameters(str(config_path))).with_ablations()
+    assert run.routers, f"{config_path.name} names no router"
+    for spec in run.routers.values():
+        assert build_router(spec.kind, spec.to_dict()).config == spec.config

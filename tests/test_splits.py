@@ -63,11 +63,13 @@ def test_protocols_with_absent_sources_are_skipped():
 
 
 def test_bad_protocol_configs_are_rejected():
-    with pytest.raises(ValueError, match="unknown kind"):
+    with pytest.raises(ValueError, match="kind: must be one of kfold, group_kfold, transfer; got str 'holdout'"):
         ProtocolConfig.from_dict({"name": "X", "kind": "holdout", "source": "mmlu"})
+    with pytest.raises(ValueError, match="unknown kind"):
+        ProtocolConfig("X", "holdout", "mmlu")
     with pytest.raises(ValueError, match="train_source"):
         ProtocolConfig.from_dict({"name": "X", "kind": "transfer", "source": "gsm8k"})
-    with pytest.raises(ValueError, match="unknown protocol fields"):
+    with pytest.raises(ValueError, match="fold: unknown key; did you mean folds"):
         ProtocolConfig.from_dict({"name": "X", "kind": "kfold", "source": "mmlu", "fold": 3})
     with pytest.raises(ValueError, match="fewer than 5 folds"):
         make_splits(_records(subjects=3), [ProtocolConfig("P2", "group_kfold", "mmlu")])

@@ -2,6 +2,9 @@
 
 The data files are never committed. `manifest.json` pins each file to one upstream commit and
 sha256, so a download anywhere gives exactly the bytes the reference figures were measured on.
+The download is pooch's: the manifest becomes its registry (file -> URL and sha256), it keeps
+the files in a cache, checks each against its hash before moving it into place and retries a
+failed try. Design: docs/data.md.
 
     python -m ragrouter.data.setup [--mode auto|link|copy|download] [--base-url URL]
                                    [--dest data/routellm] [--verify]
@@ -10,22 +13,17 @@ sha256, so a download anywhere gives exactly the bytes the reference figures wer
 from __future__ import annotations
 
 import argparse
-import hashlib
-import http.client
 import json
 import os
 import shutil
 import sys
-import tempfile
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Callable, Literal, get_args
 
-from tqdm import tqdm
+import pooch
+import requests
 
 from ragrouter.errors import RAGRouterError
 
@@ -34,8 +32,7 @@ MANIFEST_PATH = Path(__file__).with_name("manifest.json")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DEST = REPO_ROOT / "data" / "routellm"
 TIMEOUT_S = 30.0
-RETRIES = 3
-RETRY_PAUSE_S = 1.0
+RETRIES = 3  # tries per file; pooch waits 1 s, then 2 s, between them
 _CHUNK = 1 << 16
 
 
@@ -66,6 +63,16 @@ class Manifest:
         base = (base_url or self.base_url).format(commit=self.commit).rstrip("/")
         return f"{base}/{urllib.parse.quote(entry.upstream_path)}"
 
+    def registry(self, cache_dir: Path, base_url: str | None = None) -> pooch.Pooch:
+        """The files as a pooch registry kept in `cache_dir`: each one's URL and sha256."""
+        return pooch.create(
+            path=cache_dir,
+            base_url=(base_url or self.base_url).format(commit=self.commit),
+            registry={e.path: f"sha256:{e.sha256}" for e in self.files},
+            urls={e.path: self.url(e, base_url) for e in self.files},
+            retry_if_failed=RETRIES - 1,
+        )
+
 
 def load_manifest(path: Path = MANIFEST_PATH) -> Manifest:
     """Read the manifest shipped with the package."""
@@ -81,17 +88,10 @@ def default_shared() -> Path:
 
 
 def default_cache_dir(commit: str) -> Path:
-    """Downloads are kept per commit under $RAGROUTER_CACHE_DIR (default ~/.cache/ragrouter)."""
-    root = os.environ.get("RAGROUTER_CACHE_DIR") or Path.home() / ".cache" / "ragrouter"
+    """Downloads are kept per commit under $RAGROUTER_CACHE_DIR (default: the user cache's
+    `ragrouter`, ~/.cache/ragrouter on Linux)."""
+    root = os.environ.get("RAGROUTER_CACHE_DIR") or pooch.os_cache("ragrouter")
     return Path(root) / "routellm" / commit
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _problem(root: Path, entry: FileEntry) -> str | None:
@@ -102,7 +102,7 @@ def _problem(root: Path, entry: FileEntry) -> str | None:
     size = path.stat().st_size
     if size != entry.size:
         return f"size mismatch: {entry.path} has {size} bytes, expected {entry.size}"
-    got = sha256_file(path)
+    got = pooch.file_hash(str(path), alg="sha256")
     if got != entry.sha256:
         return f"checksum mismatch: {entry.path} has sha256 {got}, expected {entry.sha256}"
     return None
@@ -116,43 +116,30 @@ def verify_data(dest: Path = DEFAULT_DEST, manifest: Manifest | None = None) -> 
     return [p for e in manifest.files if (p := _problem(dest, e)) is not None]
 
 
-def _fetch(url: str, entry: FileEntry, target: Path) -> None:
-    """Download to a temp file beside `target`, check its sha256, then rename it into place.
+def _http_get(entry: FileEntry) -> Callable[[str, str, pooch.Pooch], None]:
+    """pooch's HTTP download of `entry`, except that an answer a retry would not change (a 4xx
+    other than 429) ends the tries at once: pooch retries only ValueErrors (its checksum
+    check) and requests' errors, so a DataSetupError goes straight through."""
+    http = pooch.HTTPDownloader(timeout=TIMEOUT_S, chunk_size=_CHUNK)
 
-    Network errors, 429 and 5xx answers are retried; another 4xx or a checksum mismatch is not
-    (trying again would get the same answer). The temp file never outlives the call.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    error: Exception | None = None
-    for attempt in range(1, RETRIES + 1):
-        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-        tmp = Path(name)
+    def get(url: str, output_file: str, registry: pooch.Pooch) -> None:
         try:
-            digest = hashlib.sha256()
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=TIMEOUT_S) as resp:
-                while chunk := resp.read(_CHUNK):
-                    digest.update(chunk)
-                    out.write(chunk)
-            if digest.hexdigest() != entry.sha256:
+            http(url, output_file, registry)
+        except requests.HTTPError as e:
+            status = e.response.status_code
+            if status < 500 and status != 429:
                 raise DataSetupError(
-                    f"checksum mismatch for {entry.path} from {url}: got sha256 "
-                    f"{digest.hexdigest()}, expected {entry.sha256}"
-                )
-            os.replace(tmp, target)
-            return
-        except urllib.error.HTTPError as e:
-            if e.code < 500 and e.code != 429:
-                raise DataSetupError(
-                    f"cannot download {entry.path}: HTTP {e.code} {e.reason} from {url}"
+                    f"cannot download {entry.path}: HTTP {status} {e.response.reason} from {url}"
                 ) from None
-            error = e
-        except (OSError, http.client.HTTPException) as e:  # URLError, timeouts, cut-offs
-            error = e
-        finally:
-            tmp.unlink(missing_ok=True)
-        if attempt < RETRIES:
-            time.sleep(RETRY_PAUSE_S * attempt)
-    raise DataSetupError(f"cannot download {entry.path} from {url} after {RETRIES} tries: {error}")
+            raise
+
+    return get
+
+
+def _action(path: str, action: str, registry: pooch.Pooch) -> str:
+    """pooch processor that makes `fetch` return what it did: "fetch" (the cached file matched),
+    "download" or "update" (the cached file did not match)."""
+    return action
 
 
 def download(manifest: Manifest, base_url: str | None, cache_dir: Path) -> tuple[int, int, int]:
@@ -160,15 +147,25 @@ def download(manifest: Manifest, base_url: str | None, cache_dir: Path) -> tuple
 
     A cached file whose checksum matches is reused without touching the network.
     """
+    registry = manifest.registry(cache_dir, base_url)
     fetched = reused = nbytes = 0
-    for entry in tqdm(manifest.files, desc="routellm data", unit="file", disable=None):
-        target = cache_dir / entry.path
-        if _problem(cache_dir, entry) is None:
+    for entry in manifest.files:
+        url = registry.get_url(entry.path)
+        try:
+            action = registry.fetch(entry.path, processor=_action, downloader=_http_get(entry))
+        except ValueError as e:  # pooch's checksum check failed on every try
+            raise DataSetupError(
+                f"checksum mismatch for {entry.path} from {url} after {RETRIES} tries: {e}"
+            ) from None
+        except requests.RequestException as e:
+            raise DataSetupError(
+                f"cannot download {entry.path} from {url} after {RETRIES} tries: {e}"
+            ) from None
+        if action == "fetch":
             reused += 1
-            continue
-        _fetch(manifest.url(entry, base_url), entry, target)
-        fetched += 1
-        nbytes += entry.size
+        else:
+            fetched += 1
+            nbytes += entry.size
     return fetched, reused, nbytes
 
 
@@ -276,8 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-url", default=None,
                         help="raw-file base URL, may contain {commit} (default: the manifest's)")
     parser.add_argument("--cache-dir", type=Path, default=None,
-                        help="default: ($RAGROUTER_CACHE_DIR or ~/.cache/ragrouter)"
-                             "/routellm/<commit>")
+                        help="default: ($RAGROUTER_CACHE_DIR or the user cache's ragrouter,"
+                             " ~/.cache/ragrouter on Linux)/routellm/<commit>")
     parser.add_argument("--verify", action="store_true",
                         help="only check dest against the manifest's checksums")
     args = parser.parse_args(argv)

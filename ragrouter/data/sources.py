@@ -7,11 +7,12 @@ pipeline.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from ragrouter.data.records import LABEL_KINDS
+from ragrouter.typed_config import TypedConfig
 
 SourceKind = Literal["routellm_mmlu", "routellm_gsm8k", "table"]
 SOURCE_KINDS: tuple[str, ...] = ("routellm_mmlu", "routellm_gsm8k", "table")
@@ -21,7 +22,7 @@ CONFLICT_POLICIES: tuple[str, ...] = ("keep", "drop")
 
 
 @dataclass
-class SourceConfig:
+class SourceConfig(TypedConfig):
     """One source of routing records and how to read it.
 
     Fields:
@@ -74,23 +75,6 @@ class SourceConfig:
                 f"source {self.name!r}: sample_fraction must be in (0, 1], "
                 f"got {self.sample_fraction}"
             )
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SourceConfig:
-        """Build a config from a run-config mapping, rejecting keys this class does not know."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(
-                f"unknown source config key(s) {unknown}; known keys: {sorted(known)}"
-            )
-        missing = sorted(k for k in ("name", "kind", "path") if k not in data)
-        if missing:
-            raise ValueError(f"source config lacks required key(s) {missing}")
-        return cls(**data)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     def contaminated_file(self) -> Path | None:
         """The contamination list to apply: the configured one, or RouteLLM's default."""

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ragrouter.evaluation.out_of_fold import SCORE_COLUMNS
+from ragrouter.evaluation.metrics import SCORE_COLUMNS
 
 
 @dataclass

@@ -20,8 +20,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from ragrouter.evaluation.out_of_fold import SCORE_COLUMNS
-
+# one row per test query per (protocol, fold): what every metric here is computed from
+SCORE_COLUMNS = ("id", "protocol", "fold", "router", "score", "strong_quality", "weak_quality")
 CPT_LEVELS = {"CPT20": 0.2, "CPT50": 0.5, "CPT80": 0.8}
 METRIC_COLUMNS = ("APGR", *CPT_LEVELS, "APGR_routellm")
 TABLE_COLUMNS = ("protocol", "router", *METRIC_COLUMNS)

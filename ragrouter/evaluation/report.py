@@ -17,8 +17,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ragrouter.evaluation.bootstrap import INTERVAL_COLUMNS
-from ragrouter.evaluation.metrics import CPT_LEVELS, TABLE_COLUMNS, apgr, routing_curve
-from ragrouter.evaluation.out_of_fold import SCORE_COLUMNS
+from ragrouter.evaluation.metrics import CPT_LEVELS, SCORE_COLUMNS, TABLE_COLUMNS, apgr, routing_curve
 
 _MARKDOWN_HEADER = ("router", "APGR", *CPT_LEVELS, "APGR (RouteLLM 11-pt)")
 _INTERVAL_HEADER = ("APGR 95% CI", "CPT50 95% CI", "best - this: APGR", "this - best: CPT50", "draws the best wins")

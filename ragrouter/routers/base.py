@@ -9,59 +9,61 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Self, Sequence
 
 import numpy as np
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import save_file
 
-from ragrouter.features.query_features import QueryFeatures
-from ragrouter.features.semantic import DEFAULT_ENCODER, DEFAULT_ENCODER_DTYPE, Encoder, check_encoder_dtype
+from ragrouter.encoder import EncoderConfig
+from ragrouter.features.query_features import FeatureConfig, QueryFeatures, ServingThreads, extract_features
+from ragrouter.retrieval import build_index
+from ragrouter.typed_config import TypedConfig
 
 
 @dataclass
-class RouterConfig:
+class RouterConfig(TypedConfig):
     """Base of the typed router configs; round-trips to JSON like peft's configs."""
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def features(self) -> FeatureConfig | None:
+        """What the router reads of the encoder (None: it reads raw prompts only)."""
+        return None
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Self:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"{cls.__name__}: unknown fields {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**data)
+    @property
+    def retrieves(self) -> bool:
+        """Whether the router searches a FAISS index of its training queries."""
+        return False
 
 
 @dataclass
 class Queries:
-    """Prompts plus, when already computed, their embeddings and RAGRouter features (so the
-    pipeline computes them once for all folds and routers)."""
+    """Prompts plus, when already computed, their features (so the pipeline encodes a record
+    set once for all folds and routers)."""
 
     prompts: Sequence[str]
-    embeddings: np.ndarray | None = None
-    encoder: Encoder | None = field(default=None, repr=False)
     features: QueryFeatures | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.prompts)
 
-    def vectors(self, encoder: Encoder) -> np.ndarray:
-        """The embeddings from `encoder`; reused when the pipeline computed them with it."""
-        if self.embeddings is not None and (self.encoder is None or self.encoder.identity == encoder.identity):
-            return self.embeddings
-        self.embeddings, self.encoder = encoder.encode(self.prompts), encoder
-        return self.embeddings
+    def features_for(self, wanted: FeatureConfig, threads: ServingThreads | None = None) -> QueryFeatures:
+        """The given features when they cover `wanted`, else computed now (and kept)."""
+        if self.features is None or not self.features.covers(wanted):
+            self.features = extract_features(self.prompts, wanted, threads=threads)
+        return self.features
+
+    def vectors(self, encoder: EncoderConfig) -> np.ndarray:
+        """The prompts' sentence vectors from `encoder`."""
+        return self.features_for(FeatureConfig(encoder)).pooled
 
 
 @dataclass
 class TrainingSet:
     """Queries with their gain (strong - weak quality) and the binary target threshold t.
 
-    `index` is an optional FAISS index already built over the queries' embeddings, in order.
+    `index` is the FAISS index over the queries' sentence vectors, in order: the pipeline's
+    when it passes one, else built on first use by the routers that retrieve.
     """
 
     queries: Queries
@@ -73,11 +75,17 @@ class TrainingSet:
     def strong_needed(self) -> np.ndarray:
         return self.gain > self.label_threshold
 
+    def retrieval_index(self, encoder: EncoderConfig) -> Any:
+        if self.index is None:
+            self.index = build_index(self.queries.vectors(encoder))
+        if self.index.ntotal != len(self.gain):
+            raise ValueError(f"index holds {self.index.ntotal} vectors but the training set has {len(self.gain)} queries")
+        return self.index
+
 
 class Router(ABC):
     name: ClassVar[str]
     config_class: ClassVar[type[RouterConfig]] = RouterConfig
-    uses_query_features: ClassVar[bool] = False  # reads Queries.features (RAGRouter's inputs)
 
     def __init__(self, config: RouterConfig | None = None):
         self.config = config if config is not None else self.config_class()
@@ -125,38 +133,9 @@ class Router(ABC):
 
 @dataclass
 class EmbeddingRouterConfig(RouterConfig):
-    """Config of routers that read the prompt's sentence embedding (the pipeline's encoder)."""
+    """Config of routers that read the prompt's sentence vector."""
 
-    encoder: str = DEFAULT_ENCODER
-    max_seq_length: int = 256
-    batch_size: int = 64
-    encoder_dtype: str = DEFAULT_ENCODER_DTYPE
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
 
-    def __post_init__(self) -> None:
-        check_encoder_dtype(self.encoder_dtype)
-
-
-class EmbeddingRouter(Router):
-    """A router over sentence embeddings; reuses the pipeline's embeddings when they match."""
-
-    config: EmbeddingRouterConfig
-
-    @property
-    def encoder(self) -> Encoder:
-        cfg = self.config
-        return Encoder(cfg.encoder, batch_size=cfg.batch_size, max_seq_length=cfg.max_seq_length, dtype=cfg.encoder_dtype)
-
-
-def load_router(directory: Path) -> Router:
-    """Rebuild a saved router by name from its directory."""
-    from ragrouter.routers.registry import build_router
-
-    meta = json.loads((directory / "router.json").read_text())
-    config = meta["config"]
-    if "encoder" in config and "encoder_dtype" not in config:
-        config = {**config, "encoder_dtype": "float32"}  # saved before encoders had a dtype
-    router = build_router(meta["router"], config)
-    state_file = directory / "state.safetensors"
-    arrays = load_file(str(state_file)) if state_file.exists() else {}
-    router.load_state(arrays, directory)
-    return router
+    def features(self) -> FeatureConfig:
+        return FeatureConfig(self.encoder)

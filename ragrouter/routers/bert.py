@@ -15,7 +15,7 @@ from typing import Any, Self
 
 import numpy as np
 
-from ragrouter.features.semantic import DEFAULT_ENCODER, resolve_encoder_path
+from ragrouter.encoder import EncoderConfig, resolve_encoder_path
 from ragrouter.labels import outcome_class, pairwise_outcome
 from ragrouter.routers.base import Queries, Router, RouterConfig, TrainingSet
 from ragrouter.routers.fine_tuning import check_compute_dtype, compute_precision, run_epochs, training_subset
@@ -27,13 +27,13 @@ STRONG_WINS = 0
 
 @dataclass
 class BertRouterConfig(RouterConfig):
-    model: str = DEFAULT_ENCODER
-    max_length: int = 128
+    model: str = EncoderConfig.name
+    max_tokens: int = 128
     epochs: int = 1
     batch_size: int = 32
     learning_rate: float = 5e-5
     weight_decay: float = 0.01
-    freeze_layers: int = 0  # lower encoder layers (and the embeddings) kept fixed, for CPU speed
+    train_last_layers: int | None = None  # top encoder layers fine-tuned (the rest and the embeddings fixed, for CPU speed); None = all
     max_train_queries: int | None = None  # a seeded sample of the training set; None = all
     seed: int = 0
     compute_dtype: str = "auto"  # autocast in bfloat16 where the device has bfloat16 units, else float32
@@ -57,7 +57,7 @@ class BertRouter(Router):
         train = training_subset(train, cfg.max_train_queries, cfg.seed)
         torch.manual_seed(cfg.seed)
         path = resolve_encoder_path(cfg.model)
-        self.tokenizer_ = AutoTokenizer.from_pretrained(path)
+        self.tokenizer_ = AutoTokenizer.from_pretrained(path, truncation_side="left")  # a long prompt keeps its end
         self.model_ = AutoModelForSequenceClassification.from_pretrained(path, num_labels=NUM_LABELS)
         self._freeze_lower_layers()
         labels = torch.from_numpy(outcome_class(pairwise_outcome(np.asarray(train.gain), train.label_threshold)))
@@ -78,15 +78,16 @@ class BertRouter(Router):
         return self
 
     def _freeze_lower_layers(self) -> None:
-        if self.config.freeze_layers <= 0:
+        if self.config.train_last_layers is None:
             return
         base = self.model_.base_model
-        for module in [base.embeddings, *base.encoder.layer[: self.config.freeze_layers]]:
+        frozen = max(len(base.encoder.layer) - self.config.train_last_layers, 0)
+        for module in [base.embeddings, *base.encoder.layer[:frozen]]:
             module.requires_grad_(False)
 
     def _logits(self, prompts: list[str], labels: Any = None) -> Any:
         """The model's output on a batch (with its loss when labels are given), in compute_dtype."""
-        encoded = self.tokenizer_(prompts, padding=True, truncation=True, max_length=self.config.max_length, return_tensors="pt")
+        encoded = self.tokenizer_(prompts, padding=True, truncation=True, max_length=self.config.max_tokens, return_tensors="pt")
         with compute_precision(self.config.compute_dtype, "cpu"):
             return self.model_(**encoded, labels=labels)
 
@@ -110,5 +111,5 @@ class BertRouter(Router):
     def load_state(self, arrays: dict[str, np.ndarray], directory: Path) -> None:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        self.tokenizer_ = AutoTokenizer.from_pretrained(directory / "model")
+        self.tokenizer_ = AutoTokenizer.from_pretrained(directory / "model", truncation_side="left")
         self.model_ = AutoModelForSequenceClassification.from_pretrained(directory / "model").eval()

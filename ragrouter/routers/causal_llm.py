@@ -60,7 +60,7 @@ class CausalLLMRouterConfig(RouterConfig):
     model: str = DEFAULT_MODEL
     label_scheme: str = "binary"  # see LABEL_TOKENS
     chat_template: bool = True  # the tokenizer's chat template when it has one, else a plain prompt
-    max_length: int = 256  # prompt tokens, template included; longer queries lose their start
+    max_tokens: int = 256  # prompt tokens, template included; longer queries lose their start
     train_last_layers: int | None = 4  # top decoder layers fine-tuned; None = all (RouteLLM)
     max_train_queries: int | None = None  # a seeded sample of the training set; None = all
     epochs: int = 1
@@ -187,7 +187,7 @@ class CausalLLMRouter(Router):
         return parts[0], parts[1], parts[2]
 
     def encode(self, prompts: Sequence[str], contexts: Sequence[list[int]] | None = None) -> list[list[int]]:
-        """Prompt token ids, with each query's context token ids when given, within max_length.
+        """Prompt token ids, with each query's context token ids when given, within max_tokens.
 
         A long query keeps its end (the question and its choices), as RouteLLM truncates on the
         left; with a context, the query keeps at least half of the room and the context is cut
@@ -197,9 +197,9 @@ class CausalLLMRouter(Router):
             return []
         contexts = contexts if contexts is not None else [[] for _ in prompts]
         prefix, middle, suffix = self._template()
-        room = self.config.max_length - len(prefix) - len(middle) - len(suffix)
+        room = self.config.max_tokens - len(prefix) - len(middle) - len(suffix)
         if room < 1:
-            raise ValueError(f"max_length {self.config.max_length} leaves no room for the query next to the prompt template")
+            raise ValueError(f"max_tokens {self.config.max_tokens} leaves no room for the query next to the prompt template")
         queries = self.tokenizer_([p.strip() for p in prompts], add_special_tokens=False)["input_ids"]
         inputs = []
         for query, context in zip(queries, contexts):

@@ -51,9 +51,8 @@ def training_subset(train: TrainingSet, limit: int | None, seed: int) -> Trainin
         return train
     rows = training_rows(len(train.queries), limit, seed)
     queries = train.queries
-    embeddings = None if queries.embeddings is None else queries.embeddings[rows]
-    subset = Queries([queries.prompts[i] for i in rows], embeddings, queries.encoder)
-    return TrainingSet(subset, np.asarray(train.gain)[rows], train.label_threshold)
+    features = None if queries.features is None else queries.features.subset(rows)
+    return TrainingSet(Queries([queries.prompts[i] for i in rows], features), np.asarray(train.gain)[rows], train.label_threshold)
 
 
 def run_epochs(

@@ -9,8 +9,8 @@ from typing import Self
 import faiss
 import numpy as np
 
-from ragrouter.retrieval import build_index, load_index, save_index, search
-from ragrouter.routers.base import EmbeddingRouter, EmbeddingRouterConfig, Queries, TrainingSet
+from ragrouter.retrieval import load_index, save_index, search
+from ragrouter.routers.base import EmbeddingRouterConfig, Queries, Router, TrainingSet
 from ragrouter.routers.registry import register_router
 
 
@@ -18,9 +18,13 @@ from ragrouter.routers.registry import register_router
 class KNNRouterConfig(EmbeddingRouterConfig):
     k: int = 50
 
+    @property
+    def retrieves(self) -> bool:
+        return True
+
 
 @register_router("knn")
-class KNNRouter(EmbeddingRouter):
+class KNNRouter(Router):
     """score = (weighted mean gain + 1) / 2, weights = max(cosine similarity, 0).
 
     The mean gain lies in [-1, 1]; the affine map puts it in [0, 1] without changing the
@@ -34,10 +38,7 @@ class KNNRouter(EmbeddingRouter):
 
     def fit(self, train: TrainingSet) -> Self:
         """Index the training queries (or reuse the index the pipeline built over them)."""
-        index = train.index if train.index is not None else build_index(train.queries.vectors(self.encoder))
-        if index.ntotal != len(train.gain):
-            raise ValueError(f"index holds {index.ntotal} vectors but the training set has {len(train.gain)} queries")
-        self.index_, self.gain_ = index, np.asarray(train.gain, dtype=np.float64)
+        self.index_, self.gain_ = train.retrieval_index(self.config.encoder), np.asarray(train.gain, dtype=np.float64)
         return self
 
     def _weighted_gain(self, vectors: np.ndarray, exclude_self: bool) -> np.ndarray:
@@ -49,11 +50,11 @@ class KNNRouter(EmbeddingRouter):
         return (mean + 1.0) / 2.0
 
     def score(self, queries: Queries) -> np.ndarray:
-        return self._weighted_gain(queries.vectors(self.encoder), exclude_self=False)
+        return self._weighted_gain(queries.vectors(self.config.encoder), exclude_self=False)
 
     def score_training(self, train: TrainingSet) -> np.ndarray:
         """Leave-one-out: no training query sees its own label."""
-        return self._weighted_gain(train.queries.vectors(self.encoder), exclude_self=True)
+        return self._weighted_gain(train.queries.vectors(self.config.encoder), exclude_self=True)
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         return {"gain": self.gain_}

@@ -18,7 +18,7 @@ import torch
 from torch.nn import functional as F
 
 from ragrouter.labels import pairwise_outcome
-from ragrouter.routers.base import EmbeddingRouter, EmbeddingRouterConfig, Queries, TrainingSet
+from ragrouter.routers.base import EmbeddingRouterConfig, Queries, Router, TrainingSet
 from ragrouter.routers.registry import register_router
 
 STRONG, WEAK = 0, 1
@@ -54,14 +54,14 @@ class MFRouterConfig(EmbeddingRouterConfig):
 
 
 @register_router("mf")
-class MFRouter(EmbeddingRouter):
+class MFRouter(Router):
     config_class = MFRouterConfig
     config: MFRouterConfig
     model_: MatrixFactorization
 
     def fit(self, train: TrainingSet) -> Self:
         cfg = self.config
-        vectors = np.asarray(train.queries.vectors(self.encoder), dtype=np.float32)
+        vectors = np.asarray(train.queries.vectors(self.config.encoder), dtype=np.float32)
         outcome = pairwise_outcome(np.asarray(train.gain), train.label_threshold)
         decisive = outcome != 0.5
         prompts = torch.from_numpy(vectors[decisive])
@@ -84,7 +84,7 @@ class MFRouter(EmbeddingRouter):
         return self
 
     def score(self, queries: Queries) -> np.ndarray:
-        prompts = torch.from_numpy(np.asarray(queries.vectors(self.encoder), dtype=np.float32))
+        prompts = torch.from_numpy(np.asarray(queries.vectors(self.config.encoder), dtype=np.float32))
         with torch.inference_mode():
             return torch.sigmoid(self.model_.strong_logit(prompts)).double().numpy()
 

@@ -21,7 +21,7 @@ from that name, so the adapter stays small.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self, Sequence
 
@@ -30,10 +30,11 @@ import numpy as np
 from safetensors.torch import load_file, save_file
 
 from ragrouter.evaluation.metrics import apgr_of_gains
-from ragrouter.features.semantic import DEFAULT_ENCODER, DEFAULT_ENCODER_DTYPE, Encoder
+from ragrouter.encoder import EncoderConfig
+from ragrouter.features.query_features import FeatureConfig
 from ragrouter.labels import strong_needed
 from ragrouter.pretrained import pretrained_source
-from ragrouter.retrieval import build_index, load_index, save_index, search
+from ragrouter.retrieval import load_index, save_index, search
 from ragrouter.routers.base import Queries, TrainingSet
 from ragrouter.routers.causal_llm import LABEL_TOKENS, CausalLLMRouter, CausalLLMRouterConfig, label_targets
 from ragrouter.routers.fine_tuning import compute_dtype_on, run_epochs, training_rows
@@ -48,11 +49,10 @@ NEIGHBOUR_LABELS = {True: " -> large needed\n", False: " -> small suffices\n"}
 
 @dataclass
 class RAGRouterLLMConfig(CausalLLMRouterConfig):
-    encoder: str = DEFAULT_ENCODER  # sentence embeddings for retrieval
-    encoder_dtype: str = DEFAULT_ENCODER_DTYPE
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)  # sentence vectors for retrieval
     k: int = 3  # neighbours in the prompt; 0 = no retrieved context
     neighbour_tokens: int = 48  # each neighbour's text is cut to this many tokens
-    max_length: int = 512
+    max_tokens: int = 512
     train_last_layers: int | None = 0  # top layers trained in full beside LoRA (0: LoRA alone)
     lora_r: int = 16
     lora_alpha: int = 32
@@ -77,6 +77,13 @@ class RAGRouterLLMConfig(CausalLLMRouterConfig):
         if self.load_in_4bit and self.train_last_layers != 0:
             raise ValueError("train_last_layers must be 0 with load_in_4bit: 4-bit layers train through LoRA only")
 
+    def features(self) -> FeatureConfig:
+        return FeatureConfig(self.encoder)
+
+    @property
+    def retrieves(self) -> bool:
+        return self.k > 0
+
 
 @register_router("ragrouter_llm")
 class RAGRouterLLM(CausalLLMRouter):
@@ -88,10 +95,6 @@ class RAGRouterLLM(CausalLLMRouter):
     strong_: np.ndarray  # each training query's label
     history_: list[dict[str, float]]
 
-    @property
-    def encoder(self) -> Encoder:
-        return Encoder(self.config.encoder, dtype=self.config.encoder_dtype)
-
     def fit(self, train: TrainingSet) -> Self:
         import torch
 
@@ -101,8 +104,8 @@ class RAGRouterLLM(CausalLLMRouter):
         # Every training query is retrievable; the LM fine-tunes on at most max_train_queries.
         self.strong_ = strong_needed(gain, train.label_threshold)
         self.neighbour_ids_ = self._cut(train.queries.prompts)
-        vectors = train.queries.vectors(self.encoder)
-        self.index_ = build_index(vectors)
+        vectors = train.queries.vectors(cfg.encoder)
+        self.index_ = train.retrieval_index(cfg.encoder)
         tuned = training_rows(len(gain), cfg.max_train_queries, cfg.seed)
         contexts = self._contexts(vectors[tuned], own_rows=tuned)
         inputs = self.encode([train.queries.prompts[i] for i in tuned], contexts)
@@ -227,11 +230,11 @@ class RAGRouterLLM(CausalLLMRouter):
         return contexts
 
     def score(self, queries: Queries) -> np.ndarray:
-        return self.score_inputs(self.encode(queries.prompts, self._contexts(queries.vectors(self.encoder))))
+        return self.score_inputs(self.encode(queries.prompts, self._contexts(queries.vectors(self.config.encoder))))
 
     def score_training(self, train: TrainingSet) -> np.ndarray:
         """Leave-one-out context: no training query sees its own label."""
-        return self.score_inputs(self.encode(train.queries.prompts, self._contexts(train.queries.vectors(self.encoder), exclude_self=True)))
+        return self.score_inputs(self.encode(train.queries.prompts, self._contexts(train.queries.vectors(self.config.encoder), exclude_self=True)))
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         return {"strong": self.strong_.astype(np.int8)}

@@ -1,20 +1,32 @@
-"""Router registry: name -> class, like RouteLLM's ROUTER_CLS; routers register themselves."""
+"""Router registry: name -> class, like RouteLLM's ROUTER_CLS.
+
+A router class registers itself by name with `register_router` when its module is imported.
+Modules are found through the `ragrouter.routers` entry points (pyproject.toml), so the
+registry imports none of them: a router is imported when it is first asked for, and another
+package can add routers by declaring entry points of its own.
+"""
 
 from __future__ import annotations
 
-import dataclasses
+import json
+from functools import lru_cache
+from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from ragrouter.routers.base import Router
+from safetensors.numpy import load_file
 
+from ragrouter.routers.base import Router
+from ragrouter.typed_config import ConfigError
+
+ENTRY_POINT_GROUP = "ragrouter.routers"
 ROUTERS: dict[str, type[Router]] = {}
-VARIANT_KEY = "router"
 R = TypeVar("R", bound=type[Router])
 
 
 def register_router(name: str) -> Callable[[R], R]:
     def decorate(cls: R) -> R:
-        if name in ROUTERS:
+        if name in ROUTERS and ROUTERS[name] is not cls:
             raise ValueError(f"router name {name!r} is already registered by {ROUTERS[name].__name__}")
         cls.name = name
         ROUTERS[name] = cls
@@ -23,55 +35,42 @@ def register_router(name: str) -> Callable[[R], R]:
     return decorate
 
 
-def resolve_entry(name: str, config: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
-    """A `routers:` entry -> (registry name, router config). An entry may name a variant of a
-    registered router under its own name, e.g. `ragrouter-no-syntax: {router: ragrouter, syntax: false}`."""
-    config = dict(config or {})
-    return config.pop(VARIANT_KEY, name), config
-
-
-def build_router(name: str, config: dict[str, Any] | None = None) -> Router:
-    """A router by registry name (or a variant entry), its config a plain dict as in YAML run configs."""
-    _import_builtin_routers()
-    name, config = resolve_entry(name, config)
-    if name not in ROUTERS:
-        raise ValueError(f"unknown router {name!r}; registered: {sorted(ROUTERS)}")
-    cls = ROUTERS[name]
-    return cls(cls.config_class.from_dict(config))
+@lru_cache(maxsize=1)
+def _entry_points() -> dict[str, EntryPoint]:
+    found: dict[str, EntryPoint] = {}
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        if entry.name in found and found[entry.name].value != entry.value:
+            raise ValueError(f"router name {entry.name!r} is declared twice: {found[entry.name].value} and {entry.value}")
+        found[entry.name] = entry
+    return found
 
 
 def router_names() -> list[str]:
-    """Every registered router name, built-in routers included."""
-    _import_builtin_routers()
-    return sorted(ROUTERS)
+    """Every router that can be built: the registered ones and the declared ones."""
+    return sorted(set(ROUTERS) | set(_entry_points()))
 
 
-# the pipeline's encoder settings -> the router config fields that take them under another name
-ENCODER_FIELDS = {"name": "encoder", "dtype": "encoder_dtype"}
+def router_class(name: str, path: str = "routers") -> type[Router]:
+    """The class registered under `name`, its module imported on first use."""
+    if name not in ROUTERS and name in _entry_points():
+        _entry_points()[name].load()
+    if name not in ROUTERS:
+        raise ConfigError(f"{path}: unknown router {name!r}; known: {', '.join(router_names())}")
+    return ROUTERS[name]
 
 
-def with_encoder(name: str, config: dict[str, Any] | None, encoder: dict[str, Any]) -> dict[str, Any]:
-    """The router's config with the pipeline's encoder settings, for routers that embed prompts.
-
-    The pipeline's encoder is every router's default, so embeddings computed once serve them
-    all; a router entry that names its own encoder (an ablation's encoder swap) keeps it.
-    """
-    _import_builtin_routers()
-    registry_name, _ = resolve_entry(name, config)
-    known = {f.name for f in dataclasses.fields(ROUTERS[registry_name].config_class)} if registry_name in ROUTERS else set()
-    shared = {key: value for key, value in encoder.items() if key in known and key != "batch_size"}
-    for key, field_name in ENCODER_FIELDS.items():
-        if key in encoder and field_name in known:
-            shared[field_name] = encoder[key]
-    return {**shared, **(config or {})}
+def build_router(name: str, config: dict[str, Any] | None = None, path: str | None = None) -> Router:
+    """A router by registry name, its config a plain dict as in YAML run configs (checked,
+    errors prefixed with `path`, by default `routers.<name>`)."""
+    path = path or f"routers.{name}"
+    cls = router_class(name, path)
+    return cls(cls.config_class.from_dict(config or {}, path))
 
 
-def _import_builtin_routers() -> None:
-    import ragrouter.routers.bert  # noqa: F401
-    import ragrouter.routers.causal_llm  # noqa: F401
-    import ragrouter.routers.knn  # noqa: F401
-    import ragrouter.routers.mf  # noqa: F401
-    import ragrouter.routers.ragrouter  # noqa: F401
-    import ragrouter.routers.ragrouter_llm  # noqa: F401
-    import ragrouter.routers.random  # noqa: F401
-    import ragrouter.routers.sw_ranking  # noqa: F401
+def load_router(directory: Path) -> Router:
+    """Rebuild a saved router by name from its directory."""
+    meta = json.loads((directory / "router.json").read_text())
+    router = build_router(meta["router"], meta["config"])
+    state_file = directory / "state.safetensors"
+    router.load_state(load_file(str(state_file)) if state_file.exists() else {}, directory)
+    return router

@@ -22,7 +22,7 @@ from typing import Self
 import numpy as np
 
 from ragrouter.labels import pairwise_outcome
-from ragrouter.routers.base import EmbeddingRouter, EmbeddingRouterConfig, Queries, TrainingSet
+from ragrouter.routers.base import EmbeddingRouterConfig, Queries, Router, TrainingSet
 from ragrouter.routers.registry import register_router
 
 
@@ -33,14 +33,14 @@ class SWRankingRouterConfig(EmbeddingRouterConfig):
 
 
 @register_router("sw_ranking")
-class SWRankingRouter(EmbeddingRouter):
+class SWRankingRouter(Router):
     config_class = SWRankingRouterConfig
     config: SWRankingRouterConfig
     vectors_: np.ndarray
     outcome_: np.ndarray
 
     def fit(self, train: TrainingSet) -> Self:
-        self.vectors_ = np.ascontiguousarray(train.queries.vectors(self.encoder), dtype=np.float32)
+        self.vectors_ = np.ascontiguousarray(train.queries.vectors(self.config.encoder), dtype=np.float32)
         self.outcome_ = pairwise_outcome(np.asarray(train.gain), train.label_threshold)
         return self
 
@@ -64,7 +64,7 @@ class SWRankingRouter(EmbeddingRouter):
         return scores
 
     def score(self, queries: Queries) -> np.ndarray:
-        return self._win_rate(np.asarray(queries.vectors(self.encoder), dtype=np.float32), exclude_self=False)
+        return self._win_rate(np.asarray(queries.vectors(self.config.encoder), dtype=np.float32), exclude_self=False)
 
     def score_training(self, train: TrainingSet) -> np.ndarray:
         """Leave-one-out: each training query is scored as if its own battle were unseen."""

@@ -1,15 +1,13 @@
 """The RAGRouter network: semantic tokens + syntactic graph, fused, plus retrieval features -> logit.
 
-Ablation switches (the paper's Tables 5 and 6): `syntax=False` keeps the semantic branch
-only; `fusion="concat"` pools both branches and concatenates them instead of cross-attention;
-`retrieval=False` drops the neighbour features.
+Its shape and ablation switches are `NetworkConfig`'s.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, fields
-from typing import Callable, Literal
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -17,32 +15,9 @@ from torch import nn
 from torch_geometric.data import Batch
 
 from ragrouter.features.query_features import QueryFeatures
-from ragrouter.models.fusion import CrossModalFusion, masked_mean
-from ragrouter.models.graph_encoder import SyntaxGraphEncoder
-
-FUSIONS = ("attention", "concat")
-
-
-@dataclass
-class Architecture:
-    """The network's shape and ablation switches (RAGRouterConfig inherits these fields)."""
-
-    hidden: int = 64
-    heads: int = 4
-    sage_layers: int = 2
-    dropout: float = 0.1
-    syntax: bool = True
-    fusion: Literal["attention", "concat"] = "attention"
-    retrieval: bool = True
-
-    def __post_init__(self) -> None:
-        if self.fusion not in FUSIONS:
-            raise ValueError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
-
-    def architecture(self) -> Architecture:
-        """Just these fields (a subclass's other settings dropped)."""
-        return Architecture(**{f.name: getattr(self, f.name) for f in fields(Architecture)})
-
+from ragrouter.routers.ragrouter.config import NetworkConfig
+from ragrouter.routers.ragrouter.fusion import CrossModalFusion, masked_mean
+from ragrouter.routers.ragrouter.graph_encoder import SyntaxGraphEncoder
 
 @dataclass
 class InputSizes:
@@ -106,9 +81,9 @@ class NetBatch:
 
 
 class RAGRouterNet(nn.Module):
-    def __init__(self, sizes: InputSizes, architecture: Architecture):
+    def __init__(self, sizes: InputSizes, architecture: NetworkConfig):
         super().__init__()
-        self.sizes, self.config = sizes, architecture.architecture()
+        self.sizes, self.config = sizes, architecture
         config, h = self.config, architecture.hidden
         self.token_proj = nn.Linear(sizes.token_dim, h)
         self.pooled_proj = nn.Linear(sizes.token_dim, h)

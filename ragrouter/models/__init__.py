@@ -1,1 +1,0 @@
-"""The RAGRouter network: GraphSAGE over the parse, cross-modal attention, retrieval-aware head."""
