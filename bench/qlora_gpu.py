@@ -141,17 +141,17 @@ def main() -> None:
         fit_s = time.perf_counter() - started
         train_peak = torch.cuda.max_memory_allocated() / 2**30
         prompts = [data.queries.prompts[i] for i in held_out]
-        inputs = router.encode(prompts, router._contexts(Queries(prompts).vectors(router.config.encoder)))
+        inputs = router.lm_.encode(prompts, router._contexts(Queries(prompts).vectors(router.config.encoder)))
         torch.cuda.synchronize()
         started = time.perf_counter()
-        router.score_inputs(inputs)
+        router.lm_.score_inputs(inputs)
         torch.cuda.synchronize()
         score_s = time.perf_counter() - started
     steps = int(np.ceil(args.train * (1 - router.config.validation_fraction) / router.config.batch_size))
     result = {
         "gpu": torch.cuda.get_device_name(),
-        "shape": {**QWEN25_7B, "num_hidden_layers": args.layers, "vocab_size": len(router.tokenizer_)},
-        "parameters_b": round(sum(unpacked_numel(p) for p in router.model_.parameters()) / 1e9, 2),
+        "shape": {**QWEN25_7B, "num_hidden_layers": args.layers, "vocab_size": len(router.lm_.tokenizer)},
+        "parameters_b": round(sum(unpacked_numel(p) for p in router.lm_.model.parameters()) / 1e9, 2),
         "router": {k: router_config.get(k) for k in ("k", "neighbour_tokens", "max_tokens", "lora_r", "batch_size", "learning_rate", "max_grad_norm", "compute_dtype")},
         "training_queries": len(train.gain),
         "fine_tuned_queries": args.train,

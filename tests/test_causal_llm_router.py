@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ragrouter.routers import Queries, TrainingSet, build_router, load_router
-from ragrouter.routers.causal_llm import INSTRUCTIONS, LABEL_TOKENS, label_targets
+from ragrouter.routers.label_lm import INSTRUCTIONS, LABEL_TOKENS, label_targets
 
 torch = pytest.importorskip("torch")
 
@@ -100,20 +100,20 @@ def test_label_tokens_are_added_as_special_tokens_with_resized_embeddings(tiny_m
     router = build_router("causal_llm", {"model": str(tiny_model), "label_scheme": scheme, "epochs": 0})
     router.fit(_train_set(8))
     tokens = LABEL_TOKENS[scheme]
-    assert router.label_ids == list(range(vocab, vocab + len(tokens)))
-    assert router.model_.get_input_embeddings().num_embeddings == vocab + len(tokens)
-    assert router.model_.get_output_embeddings().weight.shape[0] == vocab + len(tokens)
+    assert router.lm_.label_ids == list(range(vocab, vocab + len(tokens)))
+    assert router.lm_.model.get_input_embeddings().num_embeddings == vocab + len(tokens)
+    assert router.lm_.model.get_output_embeddings().weight.shape[0] == vocab + len(tokens)
     # Each label is one token, even inside text.
-    assert router.tokenizer_(f"w1 {tokens[-1]}", add_special_tokens=False)["input_ids"][-1] == router.label_ids[-1]
+    assert router.lm_.tokenizer(f"w1 {tokens[-1]}", add_special_tokens=False)["input_ids"][-1] == router.lm_.label_ids[-1]
 
 
 @pytest.mark.parametrize("chat_template", [True, False])
 def test_prompt_ends_right_before_the_label_and_long_queries_keep_their_end(tiny_model, chat_template):
     router = build_router("causal_llm", {"model": str(tiny_model), "chat_template": chat_template, "epochs": 0})
     router.fit(_train_set(8))
-    inputs = router.encode(["w1 hard w2", " ".join(WORDS * 10)])
+    inputs = router.lm_.encode(["w1 hard w2", " ".join(WORDS * 10)])
     assert len(inputs[1]) == router.config.max_tokens
-    short, long = (router.tokenizer_.decode(ids) for ids in inputs)
+    short, long = (router.lm_.tokenizer.decode(ids) for ids in inputs)
     end = "\n\nPrediction: <|end|> <|assistant|>" if chat_template else "\n\nPrediction:"
     assert short.endswith(f"[Question]\nw1 hard w2{end}")
     assert "[Question]\nw0 " not in long and long.endswith(f"w22 w23{end}")  # the query's end survives
@@ -129,26 +129,26 @@ def test_loss_reads_only_the_label_logits_at_the_last_position(trained, compute_
 
     monkeypatch.setattr(trained.config, "compute_dtype", compute_dtype)
 
-    inputs = trained.encode(["w3 hard w4", "w1 w2 w5 w6 easy w7 w8 w9 w10 w11"])
+    inputs = trained.lm_.encode(["w3 hard w4", "w1 w2 w5 w6 easy w7 w8 w9 w10 w11"])
     targets = torch.tensor([0, 1])
-    rows = trained.model_.get_output_embeddings().weight[trained.label_ids]
+    rows = trained.lm_.model.get_output_embeddings().weight[trained.lm_.label_ids]
     with torch.no_grad():
-        last = torch.stack([trained.model_(input_ids=torch.tensor([ids])).logits[0, -1] for ids in inputs])
-        expected = F.cross_entropy(last[:, trained.label_ids], targets)
-        np.testing.assert_allclose(trained.loss(inputs, targets, rows).item(), expected.item(), rtol=tolerance)
-        np.testing.assert_allclose(trained.label_logits(inputs, rows).numpy(), last[:, trained.label_ids].numpy(), atol=tolerance)
+        last = torch.stack([trained.lm_.model(input_ids=torch.tensor([ids])).logits[0, -1] for ids in inputs])
+        expected = F.cross_entropy(last[:, trained.lm_.label_ids], targets)
+        np.testing.assert_allclose(trained.lm_.loss(inputs, targets, rows).item(), expected.item(), rtol=tolerance)
+        np.testing.assert_allclose(trained.lm_.label_logits(inputs, rows).numpy(), last[:, trained.lm_.label_ids].numpy(), atol=tolerance)
 
 
 def test_partial_fine_tuning_changes_only_the_top_layers_and_the_label_rows(tiny_model, trained):
     from transformers import AutoModelForCausalLM
 
     before = AutoModelForCausalLM.from_pretrained(tiny_model).state_dict()
-    after = trained.model_.state_dict()
+    after = trained.lm_.model.state_dict()
     for name, weight in before.items():
         changed = not torch.equal(after[name][: weight.shape[0]], weight)  # old vocabulary rows only
         assert changed == name.startswith(("model.layers.1.", "model.norm.")), name
     untrained = build_router("causal_llm", {"model": str(tiny_model), **TINY, "epochs": 0}).fit(_train_set(8))
-    rows = [router.model_.get_output_embeddings().weight[router.label_ids] for router in (untrained, trained)]
+    rows = [router.lm_.model.get_output_embeddings().weight[router.lm_.label_ids] for router in (untrained, trained)]
     assert not torch.allclose(*rows)
 
 
@@ -164,7 +164,7 @@ def test_saved_router_scores_identically_after_loading(trained, tmp_path):
     trained.save(tmp_path / "causal_llm")
     loaded = load_router(tmp_path / "causal_llm")
     np.testing.assert_array_equal(loaded.score_prompts(prompts), trained.score_prompts(prompts))
-    assert loaded.config == trained.config and loaded.label_ids == trained.label_ids
+    assert loaded.config == trained.config and loaded.lm_.label_ids == trained.lm_.label_ids
     assert (tmp_path / "causal_llm" / "model" / "model.safetensors").exists()
     assert not [p for p in tmp_path.rglob("*") if p.suffix in {".pkl", ".bin", ".pt"}]
 
@@ -186,7 +186,7 @@ def test_a_fixed_seed_reproduces_the_router(tiny_model):
 )
 def test_packaged_smollm2_scores_offline_with_an_untrained_head():
     router = build_router("causal_llm", {"epochs": 0}).fit(_train_set(2))
-    prompt = router.tokenizer_.decode(router.encode(["What is 2 + 2?"])[0])
+    prompt = router.lm_.tokenizer.decode(router.lm_.encode(["What is 2 + 2?"])[0])
     assert prompt.startswith("<|im_start|>system\n") and prompt.endswith("What is 2 + 2?\n\nPrediction:<|im_end|>\n<|im_start|>assistant\n")
     scores = router.score_prompts(["What is 2 + 2?", "Prove the Riemann hypothesis."])
     assert scores.shape == (2,) and np.all(np.isfinite(scores)) and np.all((scores > 0) & (scores < 1))

@@ -30,7 +30,7 @@ def qlora_router(wider_tiny_model: Path):
 def test_the_base_is_nf4_on_the_gpu_and_only_the_adapters_train(qlora_router):
     import bitsandbytes as bnb
 
-    model = qlora_router.model_
+    model = qlora_router.lm_.model
     layers = [m for m in model.modules() if isinstance(m, bnb.nn.Linear4bit)]
     assert layers and all(m.weight.quant_type == "nf4" and m.weight.device.type == "cuda" for m in layers)
     assert any(getattr(m, "gradient_checkpointing", False) for m in model.modules())
@@ -52,5 +52,5 @@ def test_the_saved_adapter_reloads_onto_the_gpu_with_the_same_scores(qlora_route
     prompts, _ = _prompts(40, seed=3)
     qlora_router.save(tmp_path / "qlora")
     reloaded = load_router(tmp_path / "qlora")
-    assert next(reloaded.model_.parameters()).device.type == "cuda"
+    assert next(reloaded.lm_.model.parameters()).device.type == "cuda"
     np.testing.assert_allclose(reloaded.score(Queries(prompts)), qlora_router.score(Queries(prompts)), atol=1e-3)

@@ -30,20 +30,20 @@ def test_context_holds_the_nearest_other_queries_with_their_labels(trained):
     train = _train_set()
     prompts = list(train.queries.prompts)
     contexts = trained._contexts(train.queries.vectors(trained.config.encoder), exclude_self=True)
-    text = trained.tokenizer_.decode(contexts[0])
+    text = trained.lm_.tokenizer.decode(contexts[0])
     assert text.startswith(CONTEXT_HEADER)
     assert text.count(" -> large needed") + text.count(" -> small suffices") == 2
-    own = trained.tokenizer_.decode(trained.neighbour_ids_[0])  # the query's first neighbour_tokens
+    own = trained.lm_.tokenizer.decode(trained.neighbour_ids_[0])  # the query's first neighbour_tokens
     assert own not in text  # leave-one-out: the query is not its own neighbour
-    served = trained.tokenizer_.decode(trained._contexts(Queries(prompts[:1]).vectors(trained.config.encoder))[0])
+    served = trained.lm_.tokenizer.decode(trained._contexts(Queries(prompts[:1]).vectors(trained.config.encoder))[0])
     assert served.startswith(CONTEXT_HEADER + own)  # as unseen traffic, it is its own nearest
-    full = trained.tokenizer_.decode(trained.encode(prompts[:1], contexts[:1])[0])
+    full = trained.lm_.tokenizer.decode(trained.lm_.encode(prompts[:1], contexts[:1])[0])
     assert full.index(CONTEXT_HEADER) < full.index("[Question]") < full.index(prompts[0])
 
 
 def test_lora_trains_only_adapters_and_label_rows(tiny_model, trained):
     base = AutoModelForCausalLM.from_pretrained(tiny_model).state_dict()
-    state = trained.model_.state_dict()
+    state = trained.lm_.model.state_dict()
     adapters = [name for name in state if "lora_" in name]
     assert adapters and all(any(t in name for t in ("q_proj", "k_proj", "v_proj", "o_proj")) for name in adapters)
     for name, weight in base.items():
@@ -77,10 +77,10 @@ def test_adapter_reload_scores_identically(trained, tmp_path):
 
 def test_top_layers_trained_in_full_beside_lora_are_saved_and_reloaded(tiny_model, tmp_path):
     router = _router(tiny_model, train_last_layers=1, epochs=2).fit(_train_set(64))
-    top = len(router.model_.base_model.layers) - 1
+    top = len(router.lm_.model.base_model.layers) - 1
     assert router.full_layers_ and all(f"layers.{top}." in name or ".norm." in name for name in router.full_layers_)
     base = AutoModelForCausalLM.from_pretrained(tiny_model).state_dict()
-    changed = [name for name in router.full_layers_ if name in base and not torch.equal(base[name], router.model_.state_dict()[name])]
+    changed = [name for name in router.full_layers_ if name in base and not torch.equal(base[name], router.lm_.model.state_dict()[name])]
     assert changed  # the top layer really trained
     router.save(tmp_path / "router")
     prompts, _ = _prompts(20, seed=3)
@@ -109,10 +109,10 @@ def test_qlora_loads_the_base_in_nf4_and_trains_float32_adapters_under_bf16_comp
     import bitsandbytes as bnb
 
     router = _router(wider_tiny_model, load_in_4bit=True, compute_dtype="bfloat16", gradient_checkpointing=True, epochs=2).fit(_train_set(64))
-    layers = [m for m in router.model_.modules() if isinstance(m, bnb.nn.Linear4bit)]
-    quantization = router.model_.config.quantization_config
-    assert layers and all(m.weight.quant_type == "nf4" for m in layers) and router.model_.is_activation_checkpointing
-    adapters = [p for name, p in router.model_.named_parameters() if "lora_" in name]
+    layers = [m for m in router.lm_.model.modules() if isinstance(m, bnb.nn.Linear4bit)]
+    quantization = router.lm_.model.config.quantization_config
+    assert layers and all(m.weight.quant_type == "nf4" for m in layers) and router.lm_.model.is_activation_checkpointing
+    adapters = [p for name, p in router.lm_.model.named_parameters() if "lora_" in name]
     assert adapters and all(p.dtype == torch.float32 for p in adapters)  # bf16 compute, float32 weights
     assert quantization.bnb_4bit_use_double_quant and quantization.bnb_4bit_compute_dtype == torch.bfloat16
     assert "val_loss" not in router.history_[0] and "val_loss" in router.history_[-1]
@@ -125,10 +125,10 @@ def test_qlora_loads_the_base_in_nf4_and_trains_float32_adapters_under_bf16_comp
 
 def test_a_long_context_is_cut_so_the_query_keeps_half_the_room(tiny_model):
     router = _router(tiny_model, max_tokens=64, epochs=0).fit(_train_set(8))
-    prefix, middle, suffix = router._template()
+    prefix, middle, suffix = router.lm_._template()
     room = 64 - len(prefix) - len(middle) - len(suffix)
-    query = router.tokenizer_(" ".join(["w1"] * 100), add_special_tokens=False)["input_ids"]
-    (ids,) = router.encode([" ".join(["w1"] * 100)], [list(range(5, 205))])
+    query = router.lm_.tokenizer(" ".join(["w1"] * 100), add_special_tokens=False)["input_ids"]
+    (ids,) = router.lm_.encode([" ".join(["w1"] * 100)], [list(range(5, 205))])
     assert len(ids) == 64
     assert ids[len(prefix) : len(prefix) + room - room // 2] == list(range(5, 5 + room - room // 2))
     assert ids[len(ids) - len(suffix) - room // 2 : len(ids) - len(suffix)] == query[-(room // 2) :]
@@ -151,8 +151,8 @@ def test_the_gpu_config_builds_a_qlora_router_and_asks_for_a_gpu_where_it_trains
 
 def test_lora_layers_puts_adapters_in_the_top_layers_only(tiny_model):
     router = _router(tiny_model, lora_layers=1, epochs=1).fit(_train_set(32))
-    top = len(router.model_.base_model.layers) - 1
-    adapters = [name for name, _ in router.model_.named_parameters() if "lora_" in name]
+    top = len(router.lm_.model.base_model.layers) - 1
+    adapters = [name for name, _ in router.lm_.model.named_parameters() if "lora_" in name]
     assert adapters and all(f"layers.{top}." in name for name in adapters)
     with pytest.raises(ValueError, match="lora_layers"):
         _router(tiny_model, lora_layers=0)

@@ -1,8 +1,9 @@
 """RAGRouter-LLM: a causal LM fine-tuned with LoRA (QLoRA where configured) on routing prompts
 that carry the k most similar past queries and their routing labels.
 
-The prompt is the causal_llm router's (label tokens added to the vocabulary, loss and score on
-the label position only, P(strong) = softmax over the label tokens), plus a context block:
+The prompt is the label LM's (ragrouter.routers.label_lm: label tokens added to the vocabulary,
+loss and score on the label position only, P(strong) = softmax over the label tokens), as in the
+causal_llm router, plus a context block:
 each retrieved neighbour's text (its first `neighbour_tokens` tokens) and whether it needed the
 large model, in words. Neighbours come from a FAISS index of the training queries' sentence
 embeddings; training queries are retrieved leave-one-out. Every training query is indexed,
@@ -23,32 +24,30 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self, Sequence
+from typing import Any, Self, Sequence
 
 import faiss
 import numpy as np
+import torch
 from safetensors.torch import load_file, save_file
 
 from ragrouter.evaluation.metrics import apgr_of_gains
 from ragrouter.encoder import EncoderConfig
 from ragrouter.features.query_features import FeatureConfig
 from ragrouter.labels import strong_needed
-from ragrouter.pretrained import pretrained_source
+from ragrouter.pretrained import PACKAGED_MODELS
 from ragrouter.retrieval import load_index, save_index, search
-from ragrouter.routers.base import Queries, TrainingSet
-from ragrouter.routers.causal_llm import LABEL_TOKENS, CausalLLMRouter, CausalLLMRouterConfig, label_targets
+from ragrouter.routers.base import Queries, Router, TrainingSet
 from ragrouter.routers.fine_tuning import compute_dtype_on, run_epochs, training_rows
+from ragrouter.routers.label_lm import LABEL_TOKENS, STRONG_LABEL, LabelLM, LabelLMConfig, label_targets, load_pretrained
 from ragrouter.routers.registry import register_router
-
-if TYPE_CHECKING:
-    import torch
 
 CONTEXT_HEADER = "Similar past questions and which assistant they needed:\n"
 NEIGHBOUR_LABELS = {True: " -> large needed\n", False: " -> small suffices\n"}
 
 
 @dataclass
-class RAGRouterLLMConfig(CausalLLMRouterConfig):
+class RAGRouterLLMConfig(LabelLMConfig):
     encoder: EncoderConfig = field(default_factory=EncoderConfig)  # sentence vectors for retrieval
     k: int = 3  # neighbours in the prompt; 0 = no retrieved context
     neighbour_tokens: int = 48  # each neighbour's text is cut to this many tokens
@@ -86,9 +85,10 @@ class RAGRouterLLMConfig(CausalLLMRouterConfig):
 
 
 @register_router("ragrouter_llm")
-class RAGRouterLLM(CausalLLMRouter):
+class RAGRouterLLM(Router):
     config_class = RAGRouterLLMConfig
     config: RAGRouterLLMConfig
+    lm_: LabelLM
     index_: faiss.Index
     full_layers_: list[str]  # parameters trained in full beside LoRA (train_last_layers)
     neighbour_ids_: list[list[int]]  # token ids of each training query, cut to neighbour_tokens
@@ -96,8 +96,6 @@ class RAGRouterLLM(CausalLLMRouter):
     history_: list[dict[str, float]]
 
     def fit(self, train: TrainingSet) -> Self:
-        import torch
-
         cfg = self.config
         rows, optimizer = self._prepare_model()
         gain = np.asarray(train.gain)
@@ -108,7 +106,7 @@ class RAGRouterLLM(CausalLLMRouter):
         self.index_ = train.retrieval_index(cfg.encoder)
         tuned = training_rows(len(gain), cfg.max_train_queries, cfg.seed)
         contexts = self._contexts(vectors[tuned], own_rows=tuned)
-        inputs = self.encode([train.queries.prompts[i] for i in tuned], contexts)
+        inputs = self.lm_.encode([train.queries.prompts[i] for i in tuned], contexts)
         tuned_gain = gain[tuned]
         targets = torch.from_numpy(label_targets(tuned_gain, train.label_threshold, cfg.label_scheme))
         order = np.random.default_rng(cfg.seed).permutation(len(inputs))
@@ -116,7 +114,7 @@ class RAGRouterLLM(CausalLLMRouter):
         val, fit = np.sort(order[:n_val]), order[n_val:]
         self.history_ = []
         for epoch in range(cfg.epochs):
-            self.model_.train()
+            self.lm_.model.train()
             losses: list[float] = []
             run_epochs(
                 len(fit),
@@ -124,7 +122,7 @@ class RAGRouterLLM(CausalLLMRouter):
                 cfg.batch_size,
                 cfg.seed + epoch,
                 optimizer,
-                lambda batch: self._logged(losses, self.loss([inputs[i] for i in fit[batch]], targets[fit[batch]], rows)),
+                lambda batch: self._logged(losses, self.lm_.loss([inputs[i] for i in fit[batch]], targets[fit[batch]], rows)),
                 f"ragrouter_llm epoch {epoch + 1}",
                 cfg.max_grad_norm,
             )
@@ -135,7 +133,7 @@ class RAGRouterLLM(CausalLLMRouter):
             if n_val and (last or not (cfg.load_in_4bit and cfg.device == "cpu")):
                 record.update(self._validate([inputs[i] for i in val], targets[val], tuned_gain[val], rows))
             self.history_.append(record)
-        self._store_label_rows(rows)
+        self.lm_.store_label_rows(rows)
         return self
 
     @staticmethod
@@ -143,63 +141,60 @@ class RAGRouterLLM(CausalLLMRouter):
         losses.append(loss.item())
         return loss
 
-    def _validate(self, inputs: list[list[int]], targets: torch.Tensor, gain: np.ndarray, rows: torch.Tensor) -> dict[str, float]:
-        import torch
+    def _prepare_model(self) -> tuple[torch.nn.Parameter, torch.optim.Optimizer]:
+        """Load the base with new label tokens and LoRA adapters; the label rows and the optimizer."""
+        self.lm_ = LabelLM.from_base(self._load_base, self.config)
+        self._set_trainable()
+        return self.lm_.optimizer()
 
-        self.model_.eval()
+    def _validate(self, inputs: list[list[int]], targets: torch.Tensor, gain: np.ndarray, rows: torch.Tensor) -> dict[str, float]:
+        self.lm_.model.eval()
         with torch.inference_mode():
-            logits = torch.cat([self.label_logits(inputs[s : s + self.config.batch_size], rows) for s in range(0, len(inputs), self.config.batch_size)])
+            logits = torch.cat([self.lm_.label_logits(inputs[s : s + self.config.batch_size], rows) for s in range(0, len(inputs), self.config.batch_size)])
         loss = torch.nn.functional.cross_entropy(logits, targets.to(logits.device)).item()
-        p_strong = torch.softmax(logits.double(), dim=-1)[:, 0].cpu().numpy()
+        p_strong = torch.softmax(logits.double(), dim=-1)[:, STRONG_LABEL].cpu().numpy()
         return {"val_loss": loss, "val_apgr": apgr_of_gains(p_strong, gain)}
 
     def _load_base(self) -> tuple[Any, Any]:
         """The base model by name and revision; in 4-bit NF4 for QLoRA."""
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
+        from transformers import BitsAndBytesConfig
 
         cfg = self.config
-        path, kwargs = pretrained_source(cfg.model)
-        if cfg.revision:
-            kwargs["revision"] = cfg.revision
-        tokenizer = AutoTokenizer.from_pretrained(path, gguf_file=kwargs.get("gguf_file"), revision=cfg.revision)
         if not cfg.load_in_4bit:
-            return AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, **kwargs), tokenizer
-        if "gguf_file" in kwargs:
+            return load_pretrained(cfg.model, cfg.revision)
+        if cfg.model in PACKAGED_MODELS:
             raise ValueError(f"{cfg.model!r} is a GGUF file: 4-bit loading needs a transformers checkpoint (e.g. Qwen/Qwen2.5-7B-Instruct)")
         compute = compute_dtype_on(cfg.compute_dtype, cfg.device)
         quantization = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=compute
         )
-        model = AutoModelForCausalLM.from_pretrained(
-            path, quantization_config=quantization, dtype=compute, device_map={"": cfg.device}, **kwargs
-        )
-        return model, tokenizer
+        return load_pretrained(cfg.model, cfg.revision, quantization_config=quantization, dtype=compute, device_map={"": cfg.device})
 
     def _set_trainable(self) -> None:
-        """Freeze the base and inject LoRA adapters in place (the model keeps its own class)."""
+        """Freeze the base, inject LoRA adapters in place (the model keeps its own class) and
+        unfreeze the top `train_last_layers`."""
         from peft import LoraConfig, inject_adapter_in_model
         from peft.tuners.tuners_utils import cast_adapter_dtype
 
-        cfg = self.config
-        self.model_.requires_grad_(False)
+        cfg, lm = self.config, self.lm_
+        lm.model.requires_grad_(False)
         if cfg.load_in_4bit:
             from peft import prepare_model_for_kbit_training
 
-            self.model_ = prepare_model_for_kbit_training(self.model_, use_gradient_checkpointing=False)
+            lm.model = prepare_model_for_kbit_training(lm.model, use_gradient_checkpointing=False)
         if cfg.gradient_checkpointing:
-            self.model_.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-            self.model_.enable_input_require_grads()
-        inject_adapter_in_model(self._lora_config(LoraConfig), self.model_)
+            lm.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            lm.model.enable_input_require_grads()
+        inject_adapter_in_model(self._lora_config(LoraConfig), lm.model)
         # On a 4-bit base peft makes the adapters in the bf16 compute dtype, where AdamW's small
         # steps are lost; they train in float32 under bf16 autocast, as get_peft_model does.
-        cast_adapter_dtype(self.model_, adapter_name="default")
-        self._unfreeze_top_layers(self.config.train_last_layers)
-        self.full_layers_ = [name for name, p in self.model_.named_parameters() if p.requires_grad and "lora_" not in name]
+        cast_adapter_dtype(lm.model, adapter_name="default")
+        lm.unfreeze_top_layers()
+        self.full_layers_ = [name for name, p in lm.model.named_parameters() if p.requires_grad and "lora_" not in name]
 
     def _lora_config(self, lora_config_class: Any) -> Any:
         cfg = self.config
-        n_layers = len(self.model_.base_model.layers)
+        n_layers = len(self.lm_.model.base_model.layers)
         top = None if cfg.lora_layers is None else list(range(max(n_layers - cfg.lora_layers, 0), n_layers))
         return lora_config_class(
             r=cfg.lora_r,
@@ -210,8 +205,7 @@ class RAGRouterLLM(CausalLLMRouter):
         )
 
     def _cut(self, prompts: Sequence[str]) -> list[list[int]]:
-        ids = self.tokenizer_([p.strip() for p in prompts], add_special_tokens=False)["input_ids"]
-        return [row[: self.config.neighbour_tokens] for row in ids]
+        return [row[: self.config.neighbour_tokens] for row in self.lm_.query_ids(prompts)]
 
     def _contexts(self, vectors: np.ndarray, exclude_self: bool = False, own_rows: np.ndarray | None = None) -> list[list[int]] | None:
         """Each query's context token ids: header, then per neighbour its text and label
@@ -219,22 +213,23 @@ class RAGRouterLLM(CausalLLMRouter):
         if self.config.k == 0 or not len(vectors):
             return None
         _, positions = search(self.index_, vectors, self.config.k, exclude_self=exclude_self, own_rows=own_rows)
-        header = self.tokenizer_(CONTEXT_HEADER, add_special_tokens=False)["input_ids"]
-        labels = {flag: self.tokenizer_(text, add_special_tokens=False)["input_ids"] for flag, text in NEIGHBOUR_LABELS.items()}
+        tokenizer = self.lm_.tokenizer
+        header = tokenizer(CONTEXT_HEADER, add_special_tokens=False)["input_ids"]
+        labels = {flag: tokenizer(text, add_special_tokens=False)["input_ids"] for flag, text in NEIGHBOUR_LABELS.items()}
         contexts = []
         for row in positions:
             context = list(header)
             for position in row[row >= 0]:
                 context += self.neighbour_ids_[position] + labels[bool(self.strong_[position])]
-            contexts.append(context + self.tokenizer_("\n", add_special_tokens=False)["input_ids"])
+            contexts.append(context + tokenizer("\n", add_special_tokens=False)["input_ids"])
         return contexts
 
     def score(self, queries: Queries) -> np.ndarray:
-        return self.score_inputs(self.encode(queries.prompts, self._contexts(queries.vectors(self.config.encoder))))
+        return self.lm_.score(queries.prompts, self._contexts(queries.vectors(self.config.encoder)))
 
     def score_training(self, train: TrainingSet) -> np.ndarray:
         """Leave-one-out context: no training query sees its own label."""
-        return self.score_inputs(self.encode(train.queries.prompts, self._contexts(train.queries.vectors(self.config.encoder), exclude_self=True)))
+        return self.lm_.score(train.queries.prompts, self._contexts(train.queries.vectors(self.config.encoder), exclude_self=True))
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         return {"strong": self.strong_.astype(np.int8)}
@@ -244,37 +239,35 @@ class RAGRouterLLM(CausalLLMRouter):
 
         adapter = directory / "adapter"
         adapter.mkdir(parents=True, exist_ok=True)
-        weights = {k: v.detach().cpu().contiguous() for k, v in get_peft_model_state_dict(self.model_).items()}
-        parameters = dict(self.model_.named_parameters())
+        model = self.lm_.model
+        weights = {k: v.detach().cpu().contiguous() for k, v in get_peft_model_state_dict(model).items()}
+        parameters = dict(model.named_parameters())
         weights |= {f"full.{name}": parameters[name].detach().cpu().contiguous() for name in self.full_layers_}
-        weights["label_rows"] = self.model_.get_output_embeddings().weight[self.label_ids].detach().cpu().float().contiguous()
+        weights["label_rows"] = self.lm_.label_rows().detach().cpu().float().contiguous()
         save_file(weights, str(adapter / "adapter.safetensors"))
-        self.tokenizer_.save_pretrained(adapter)
+        self.lm_.tokenizer.save_pretrained(adapter)
         base = {"model": self.config.model, "revision": self.config.revision, "label_tokens": list(LABEL_TOKENS[self.config.label_scheme])}
         state = {"base": base, "neighbour_ids": self.neighbour_ids_, "history": self.history_}
         (directory / "ragrouter_llm.json").write_text(json.dumps(state))
         save_index(self.index_, directory / "index.faiss")
 
     def load_state(self, arrays: dict[str, np.ndarray], directory: Path) -> None:
-        import torch
         from peft import set_peft_model_state_dict
         from transformers import AutoTokenizer
 
         state = json.loads((directory / "ragrouter_llm.json").read_text())
-        self.model_, _ = self._load_base()
-        self.tokenizer_ = AutoTokenizer.from_pretrained(directory / "adapter")
-        self.model_.resize_token_embeddings(len(self.tokenizer_))
-        self.model_.to(self.config.device)
+        model, _ = self._load_base()
+        self.lm_ = LabelLM(model, AutoTokenizer.from_pretrained(directory / "adapter"), self.config)
         self._set_trainable()
         weights = load_file(str(directory / "adapter" / "adapter.safetensors"))
         rows = weights.pop("label_rows")
         full = {name[len("full.") :]: weights.pop(name) for name in list(weights) if name.startswith("full.")}
-        unexpected = self.model_.load_state_dict(full, strict=False).unexpected_keys
+        unexpected = self.lm_.model.load_state_dict(full, strict=False).unexpected_keys
         if unexpected:
             raise ValueError(f"{directory / 'adapter' / 'adapter.safetensors'}: weights {unexpected[:3]} match no parameter of {self.config.model!r}")
-        set_peft_model_state_dict(self.model_, weights)
-        output = self.model_.get_output_embeddings().weight
-        self._store_label_rows(torch.nn.Parameter(rows.to(device=output.device, dtype=output.dtype)))
+        set_peft_model_state_dict(self.lm_.model, weights)
+        output = self.lm_.model.get_output_embeddings().weight
+        self.lm_.store_label_rows(torch.nn.Parameter(rows.to(device=output.device, dtype=output.dtype)))
         self.strong_ = arrays["strong"].astype(bool)
         self.neighbour_ids_, self.history_ = state["neighbour_ids"], state["history"]
         self.index_ = load_index(directory / "index.faiss")
