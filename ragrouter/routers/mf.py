@@ -46,7 +46,7 @@ class MatrixFactorization(torch.nn.Module):
 class MFRouterConfig(EmbeddingRouterConfig):
     dim: int = 128
     epochs: int = 100
-    train_batch_size: int = 64
+    batch_size: int = 64
     learning_rate: float = 3e-4
     weight_decay: float = 1e-5
     alpha: float = 0.1
@@ -73,8 +73,8 @@ class MFRouter(Router):
         self.model_.train()
         for _ in range(cfg.epochs):
             order = torch.randperm(len(prompts), generator=generator)
-            for start in range(0, len(order), cfg.train_batch_size):
-                batch = order[start : start + cfg.train_batch_size]
+            for start in range(0, len(order), cfg.batch_size):
+                batch = order[start : start + cfg.batch_size]
                 noisy = prompts[batch] + torch.randn(len(batch), prompts.shape[1], generator=generator) * cfg.alpha
                 loss = F.binary_cross_entropy_with_logits(self.model_.strong_logit(noisy), strong_won[batch])
                 optimizer.zero_grad()
