@@ -22,6 +22,7 @@ A router that encodes takes the top-level `encoder:` block; its entry may change
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
@@ -78,7 +79,12 @@ class RegistrationConfig:
 
 @dataclass
 class PromotionConfig:
+    """protocol: the protocol the training pipeline scores its candidate on (and the champion,
+    when its split differs); scored_folds: how many of its folds (1: a held-out fold, the
+    candidate fitted once; null: every fold, full cross-validation as the benchmark does)."""
+
     protocol: str = "P1"
+    scored_folds: int | None = 1
 
 
 @dataclass
@@ -168,6 +174,11 @@ class RunConfig(TypedConfig):
             missing = protocol.sources - set(source_names)
             if missing:
                 raise ConfigError(f"protocols[{i}] ({protocol.name}): names sources {sorted(missing)} that are not among sources {source_names}")
+        if self.promotion.protocol in {p.name for p in self.protocols}:
+            try:
+                self.promotion_protocol
+            except ValueError as error:
+                raise ConfigError(f"promotion.scored_folds: {error}") from None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data, router entries as their full configs (the encoder inside each)."""
@@ -191,9 +202,10 @@ class RunConfig(TypedConfig):
 
     @property
     def promotion_protocol(self) -> ProtocolConfig:
+        """The promotion protocol as the training pipeline scores it (`promotion.scored_folds`)."""
         for protocol in self.protocols:
             if protocol.name == self.promotion.protocol:
-                return protocol
+                return dataclasses.replace(protocol, scored_folds=self.promotion.scored_folds)
         raise ConfigError(f"promotion.protocol: {self.promotion.protocol!r} is not among the protocols {[p.name for p in self.protocols]}")
 
     @property

@@ -35,6 +35,7 @@ class ProtocolConfig(TypedConfig):
     source: str
     folds: int = 5
     train_source: str | None = None
+    scored_folds: int | None = None  # score the first n folds only (1: one held-out fold); None: all
 
     def __post_init__(self) -> None:
         if self.kind not in ("kfold", "group_kfold", "transfer"):
@@ -43,6 +44,8 @@ class ProtocolConfig(TypedConfig):
             raise ValueError(f"protocol {self.name}: a transfer protocol needs train_source")
         if self.kind != "transfer" and self.folds < 2:
             raise ValueError(f"protocol {self.name}: folds must be >= 2")
+        if self.scored_folds is not None and not 1 <= self.scored_folds <= self.folds:
+            raise ValueError(f"protocol {self.name}: scored_folds must be between 1 and folds ({self.folds}), got {self.scored_folds}")
 
 
     @property
@@ -87,7 +90,7 @@ def _protocol_rows(frame: pd.DataFrame, protocol: ProtocolConfig) -> list[pd.Dat
             )
         fold = _group_folds(test["group"], protocol.folds)
     parts = []
-    for k in range(protocol.folds):
+    for k in range(protocol.scored_folds or protocol.folds):
         in_fold = fold == k
         parts.append(_rows(protocol.name, k, test["id"][~in_fold], "train"))
         parts.append(_rows(protocol.name, k, test["id"][in_fold], "test"))

@@ -32,6 +32,7 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
         ({"protocols": [{"name": "X", "kind": "kfold", "source": "nope"}]}, "protocols[0] (X): names sources ['nope']"),
         ({"registration": {"strong_fraction": 2}}, "registration: strong_fraction must be in [0, 1], got 2.0"),
         ({"labels": {"threshold": -0.1}}, "labels: threshold must be >= 0"),
+        ({"promotion": {"scored_folds": 9}}, "promotion.scored_folds: protocol P1: scored_folds must be between 1 and folds (5), got 9"),
     ],
 )
 def test_a_bad_setting_fails_with_its_path(parameters, message):

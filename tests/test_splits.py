@@ -73,3 +73,14 @@ def test_bad_protocol_configs_are_rejected():
         ProtocolConfig.from_dict({"name": "X", "kind": "kfold", "source": "mmlu", "fold": 3})
     with pytest.raises(ValueError, match="fewer than 5 folds"):
         make_splits(_records(subjects=3), [ProtocolConfig("P2", "group_kfold", "mmlu")])
+
+
+def test_a_protocol_can_score_its_first_folds_only():
+    records = _records(subjects=6)
+    full = make_splits(records, [ProtocolConfig("P1", "kfold", "mmlu")])
+    held_out = make_splits(records, [ProtocolConfig("P1", "kfold", "mmlu", scored_folds=1)])
+    assert set(held_out["fold"]) == {0}
+    pd.testing.assert_frame_equal(held_out, full[full["fold"] == 0].reset_index(drop=True))
+    assert split_fingerprint(held_out, "P1") != split_fingerprint(full, "P1")
+    with pytest.raises(ValueError, match="scored_folds must be between 1 and folds"):
+        ProtocolConfig("P1", "kfold", "mmlu", scored_folds=0)
