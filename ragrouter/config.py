@@ -182,12 +182,7 @@ class RunConfig(TypedConfig):
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data, router entries as their full configs (the encoder inside each)."""
-        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "routers"}
-        plain = {key: value.to_dict() if hasattr(value, "to_dict") else value for key, value in data.items()}
-        for key in ("sources", "protocols"):
-            plain[key] = [item.to_dict() for item in data[key]]
-        for key in ("labels", "validation", "registration", "promotion", "reports"):
-            plain[key] = _plain(data[key])
+        plain = dataclasses.asdict(self)
         plain["routers"] = {name: {VARIANT_KEY: spec.kind, **spec.to_dict()} for name, spec in self.routers.items()}
         return plain
 
@@ -226,12 +221,6 @@ class RunConfig(TypedConfig):
             entry = _merged({VARIANT_KEY: "ragrouter", **base.to_dict()}, change)
             ablated.routers[f"ragrouter-{name}"] = self.router_spec(f"ragrouter-{name}", entry)
         return ablated
-
-
-def _plain(value: Any) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return asdict(value)
 
 
 def _merged(base: dict[str, Any], change: Mapping[str, Any]) -> dict[str, Any]:

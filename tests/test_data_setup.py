@@ -15,7 +15,6 @@ import http.server
 import json
 import os
 import re
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from concurrent.futures import Future
 from pathlib import Path
 
 import mlflow
@@ -17,7 +16,6 @@ from torch_geometric.utils import to_dense_batch
 
 from ragrouter.bundle import RouterBundle
 from ragrouter.data.ingest import ingest_sources
-from ragrouter.data.records import RoutingRecords
 from ragrouter.data.sources import SourceConfig
 from ragrouter.evaluation.metrics import summarize
 from ragrouter.config import _merged

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from ragrouter.bundle import RouterBundle, calibrate_threshold
 from ragrouter.config import RunConfig

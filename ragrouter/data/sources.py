@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from ragrouter.data.records import LABEL_KINDS
 from ragrouter.typed_config import TypedConfig
