@@ -10,6 +10,7 @@ from ragrouter.bundle import RouterBundle, calibrate_threshold
 from ragrouter.config import RunConfig
 from ragrouter.retrieval import build_index, search
 from ragrouter.routers import ROUTERS, Queries, Router, TrainingSet, build_router, load_router, register_router, router_names
+from ragrouter.routers.saved_configs import upgrade_saved_config
 from ragrouter.typed_config import ConfigError
 from ragrouter_cli import run_parameters
 from support import vector_features
@@ -155,3 +156,25 @@ def test_every_run_config_builds_the_routers_it_names(config_path):
     assert run.routers, f"{config_path.name} names no router"
     for spec in run.routers.values():
         assert build_router(spec.kind, spec.to_dict()).config == spec.config
+
+
+def test_a_router_saved_with_flat_settings_loads_and_reads_prompts_as_it_was_trained(tmp_path):
+    """A champion registered before the run config was one tree still serves: its flat
+    settings read as today's, its encoder still reading a long prompt's head."""
+    prompts = [f"Question {i}: what is {i} plus {i}? " + "Context sentence. " * (i % 7) for i in range(40)]
+    gain = np.where(np.arange(40) % 3 == 0, 1.0, -1.0)
+    router = build_router("knn", {"k": 5, "encoder": {"keep": "head", "max_tokens": 16}}).fit(TrainingSet(Queries(prompts), gain))
+    router.save(tmp_path / "knn")
+    meta_file = tmp_path / "knn" / "router.json"
+    meta = json.loads(meta_file.read_text())
+    meta["config"] = {"encoder": "all-MiniLM-L6-v2", "max_seq_length": 16, "batch_size": 64, "encoder_dtype": "auto", "k": 5}
+    meta_file.write_text(json.dumps(meta))
+    loaded = load_router(tmp_path / "knn")
+    assert (loaded.config.encoder.keep, loaded.config.encoder.max_tokens, loaded.config.k) == ("head", 16, 5)
+    new = ["Question 99: what is 99 plus 99? " + "Context sentence. " * 9, "Tell me a joke."]
+    np.testing.assert_allclose(loaded.score(Queries(new)), router.score(Queries(new)))
+    flat = {"hidden": 32, "epochs": 3, "experts": [], "encoder": "all-MiniLM-L6-v2", "encoder_dtype": "float32", "max_tokens": 128, "max_parse_chars": 500, "k": 20}
+    ragrouter = build_router("ragrouter", upgrade_saved_config("ragrouter", flat)).config
+    assert (ragrouter.network.hidden, ragrouter.training.epochs, ragrouter.blend.experts, ragrouter.parse.max_chars) == (32, 3, [], 500)
+    assert (ragrouter.encoder.max_tokens, ragrouter.encoder.dtype, ragrouter.encoder.keep) == (128, "float32", "head")
+    assert upgrade_saved_config("ragrouter", ragrouter.to_dict()) == ragrouter.to_dict()  # today's shape passes unchanged

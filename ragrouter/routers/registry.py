@@ -17,6 +17,7 @@ from typing import Any, Callable, TypeVar
 from safetensors.numpy import load_file
 
 from ragrouter.routers.base import Router
+from ragrouter.routers.saved_configs import upgrade_saved_config
 from ragrouter.typed_config import ConfigError
 
 ENTRY_POINT_GROUP = "ragrouter.routers"
@@ -68,9 +69,10 @@ def build_router(name: str, config: dict[str, Any] | None = None, path: str | No
 
 
 def load_router(directory: Path) -> Router:
-    """Rebuild a saved router by name from its directory."""
+    """Rebuild a saved router by name from its directory (configs saved in an older shape
+    are read as today's: `saved_configs.py`)."""
     meta = json.loads((directory / "router.json").read_text())
-    router = build_router(meta["router"], meta["config"])
+    router = build_router(meta["router"], upgrade_saved_config(meta["router"], meta["config"]))
     state_file = directory / "state.safetensors"
     router.load_state(load_file(str(state_file)) if state_file.exists() else {}, directory)
     return router
