@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import faiss
+import numpy as np
 
 from ragrouter.bundle import RouterBundle, calibrate_threshold
 from ragrouter.data.records import RoutingRecords
@@ -35,5 +36,14 @@ def train_bundle(
         raise ValueError(f"the index holds {index.ntotal} vectors for {len(ids)} records: re-run build_index on these records")
     train = TrainingSet(Queries(records.prompts, features), labels.gain_of(ids), labels.threshold, index=index)
     router.fit(train)
-    threshold = calibrate_threshold(router.score_training(train), strong_fraction)
+    scores = router.score_training(train)
+    threshold = calibrate_threshold(scores, strong_fraction)
+    frame = records.frame
+    metadata = {
+        **metadata,
+        # the gateway reads other cost targets' thresholds off these, and imputes an unobserved
+        # model's quality in feedback by its mean
+        "score_quantiles": np.quantile(scores, np.linspace(0.0, 1.0, 101)).tolist(),
+        "quality_means": {"strong": float(frame["strong_quality"].mean()), "weak": float(frame["weak_quality"].mean())},
+    }
     return RouterBundle(router, threshold, strong_fraction, metadata)

@@ -4,6 +4,7 @@
     ragrouter config -c configs/training.yaml                      the run config, checked and resolved
     ragrouter compare --datasets mmlu --strategies knn ...         routers compared without ZenML
     ragrouter data [--mode ...]                                    the RouteLLM data into data/routellm
+    ragrouter serve --strong-url ... --weak-url ...                the routing gateway (docs/gateway.md)
 
 Bad input (a config key, a data row) stops with a message naming the file, key or row
 (exit code 2), never a traceback.
@@ -20,6 +21,7 @@ from typing import Any
 import yaml
 
 from ragrouter.errors import RAGRouterError
+from ragrouter_cli import serve
 
 PIPELINES = {"training": "training_pipeline", "benchmark": "benchmark_pipeline", "ablation": "ablation_pipeline"}
 
@@ -94,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     config_parser.set_defaults(handler=show_config)
     verbs.add_parser("compare", help="compare routers without ZenML (ragrouter compare --help)")
     verbs.add_parser("data", help="put the RouteLLM data into data/routellm (ragrouter data --help)")
+    serve_parser = verbs.add_parser("serve", help="the OpenAI-compatible routing gateway in front of a strong and a weak model")
+    serve.add_arguments(serve_parser)
+    serve_parser.set_defaults(handler=serve.serve)
     args = parser.parse_args(argv)
     try:
         return args.handler(args)

@@ -1,0 +1,1 @@
+"""The router in the request path: the gateway and what it learns from outcomes."""
