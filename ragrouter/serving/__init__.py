@@ -1,0 +1,1 @@
+"""The gateway's parts: what it routes with, and how routed prompts' outcomes feed back."""
