@@ -3,13 +3,9 @@ that reads the same log (a real MMLU slice, the real encoder and FAISS, a JSONL 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from ragrouter.data.ingest import ingest_sources
-from ragrouter.data.sources import SourceConfig
 from ragrouter.labels import gains
 from ragrouter.routers import Queries, Router, TrainingSet, build_router
 from ragrouter.serving.feedback import JsonlFeedbackStore, Outcome
@@ -19,21 +15,16 @@ TRAINED = 200
 
 
 @pytest.fixture(scope="module")
-def slice_(routellm_data: Path):
-    """About 280 MMLU queries with their features: the first TRAINED train, the rest are traffic."""
-    source = SourceConfig.from_dict(
-        {"name": "mmlu", "kind": "routellm_mmlu", "path": str(routellm_data / "mmlu"), "conflicting_duplicates": "drop", "sample_fraction": 0.02}
-    )
-    records, _ = ingest_sources([source])
+def labelled(mmlu_vectors):
+    """The first TRAINED queries train, the rest are traffic."""
+    records, queries = mmlu_vectors
     frame = records.frame
-    queries = Queries(records.prompts)
-    queries.vectors(build_router("knn").config.encoder)  # encoded once, sliced below
     return queries, gains(records), frame["strong_quality"].to_numpy(), frame["weak_quality"].to_numpy()
 
 
-def _knn(slice_) -> Router:
+def _knn(labelled) -> Router:
     """A knn router trained on the first TRAINED queries (its own index: one TrainingSet each)."""
-    queries, gain, _, _ = slice_
+    queries, gain, _, _ = labelled
     rows = np.arange(TRAINED)
     return build_router("knn", {"k": 10}).fit(TrainingSet(_rows(queries, rows), gain[rows]))
 
@@ -42,12 +33,12 @@ def _rows(queries: Queries, rows: np.ndarray) -> Queries:
     return Queries([queries.prompts[i] for i in rows], queries.features.subset(rows))
 
 
-def test_feedback_recorded_by_one_process_reaches_another_and_a_restarted_one_replays_it_all(slice_, tmp_path):
-    queries, _, strong, weak = slice_
+def test_feedback_recorded_by_one_process_reaches_another_and_a_restarted_one_replays_it_all(labelled, tmp_path):
+    queries, _, strong, weak = labelled
     traffic = np.arange(TRAINED, len(queries.prompts))
     outcomes = [Outcome(queries.prompts[i], strong[i], weak[i], "both", 100.0 + n) for n, i in enumerate(traffic)]
     log = tmp_path / "feedback.jsonl"
-    one, other = LiveKnowledgeBase(_knn(slice_), JsonlFeedbackStore(log)), LiveKnowledgeBase(_knn(slice_), JsonlFeedbackStore(log))
+    one, other = LiveKnowledgeBase(_knn(labelled), JsonlFeedbackStore(log)), LiveKnowledgeBase(_knn(labelled), JsonlFeedbackStore(log))
     assert one.learns and other.learns and one.size == other.size == TRAINED
     asked = _rows(queries, traffic)
     static = other.router.score(asked)
@@ -63,11 +54,11 @@ def test_feedback_recorded_by_one_process_reaches_another_and_a_restarted_one_re
     assert one.sync() == len(outcomes) and other.sync() == len(outcomes) - 30
     np.testing.assert_allclose(one.router.score(asked), other.router.score(asked))
 
-    restarted = LiveKnowledgeBase(_knn(slice_), JsonlFeedbackStore(log))
+    restarted = LiveKnowledgeBase(_knn(labelled), JsonlFeedbackStore(log))
     assert restarted.sync() == len(outcomes) and restarted.size == TRAINED + len(outcomes)
     np.testing.assert_allclose(restarted.router.score(asked), other.router.score(asked))
     # a version trained after the first 30 outcomes were logged takes only the later ones
-    newer = LiveKnowledgeBase(_knn(slice_), JsonlFeedbackStore(log), since=outcomes[30].created_at)
+    newer = LiveKnowledgeBase(_knn(labelled), JsonlFeedbackStore(log), since=outcomes[30].created_at)
     assert newer.sync() == len(outcomes) - 30
 
 
