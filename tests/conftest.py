@@ -57,3 +57,21 @@ def routellm_data() -> Path:
         if (candidate / "mmlu").is_dir():
             return candidate
     pytest.skip("RouteLLM data not found: run `make data`")
+
+
+@pytest.fixture(scope="session")
+def mmlu_vectors(routellm_data: Path):
+    """About 280 MMLU records (a 2% sample) and their prompts as Queries holding the default
+    encoder's sentence vectors, encoded once for the tests of routers that retrieve."""
+    from ragrouter.data.ingest import ingest_sources
+    from ragrouter.data.sources import SourceConfig
+    from ragrouter.encoder import EncoderConfig
+    from ragrouter.routers import Queries
+
+    source = SourceConfig.from_dict(
+        {"name": "mmlu", "kind": "routellm_mmlu", "path": str(routellm_data / "mmlu"), "conflicting_duplicates": "drop", "sample_fraction": 0.02}
+    )
+    records, _ = ingest_sources([source])
+    queries = Queries(records.prompts)
+    queries.vectors(EncoderConfig())
+    return records, queries

@@ -28,7 +28,7 @@ from ragrouter.precision import native_bfloat16
 from ragrouter.registry.model_registry import load_bundle, register_bundle
 from ragrouter.registry.tracking import configure_tracking, use_experiment
 from ragrouter.retrieval import build_index, search
-from ragrouter.routers import Queries, TrainingSet, build_router
+from ragrouter.routers import Queries, TrainingSet, build_router, load_router
 from ragrouter.routers.ragrouter.config import NetworkConfig
 from ragrouter.routers.ragrouter.fusion import CrossModalFusion
 from ragrouter.routers.ragrouter.network import InputSizes, NetBatch, RAGRouterNet, scoring_forward
@@ -401,3 +401,26 @@ def test_the_options_component_blends_in_only_where_training_prompts_have_answer
     np.testing.assert_allclose(with_expert.score(plain.queries), without.score(plain.queries), atol=1e-12)
     with pytest.raises(ValueError, match="nothing ranks them"):
         build_router("ragrouter", fast(training={"epochs": 1}, blend={"experts": ["options_ridge"], "network_weight": 0.0, "neighbour_weight": 0.0})).fit(plain)
+
+
+def test_remembered_outcomes_move_ragrouters_scores_and_are_saved_with_it(mmlu_slice, tmp_path):
+    """Outcomes remembered after training join the neighbours its features and blend read:
+    the same queries asked again score higher where the strong model helped, lower where the
+    weak one was better; a save and load keeps them."""
+    prompts, gain, _, features = mmlu_slice
+    trained, later = np.arange(300), np.arange(300, 340)
+
+    def queries(rows: np.ndarray) -> Queries:
+        return Queries([prompts[i] for i in rows], features=features.subset(rows))
+
+    router = build_router("ragrouter", fast(training={"epochs": 1})).fit(TrainingSet(queries(trained), gain[trained], 0.0))
+    before = router.score(queries(later))
+    outcome = np.where(np.arange(len(later)) % 2 == 0, 1.0, -1.0)  # strong helped, weak was better, alternating
+    assert router.remember(queries(later), outcome) and router.knowledge_size == 340
+    after = router.score(queries(later))
+    up, down = (after - before)[outcome > 0].mean(), (after - before)[outcome < 0].mean()
+    assert up > 0.01 and down < -0.01, (up, down)
+    router.save(tmp_path / "ragrouter")
+    loaded = load_router(tmp_path / "ragrouter")
+    assert loaded.knowledge_size == 340
+    np.testing.assert_allclose(loaded.score(queries(later)), after, atol=1e-6)

@@ -55,6 +55,34 @@ def test_knn_score_is_the_similarity_weighted_mean_gain():
     np.testing.assert_allclose(router.score(Queries(["new"], vector_features(query))), [expected], rtol=1e-6)
 
 
+def test_knn_remembers_outcomes_without_retraining_and_keeps_them_through_save_and_load(tmp_path):
+    train = _training_set(n=60, seed=2)
+    router = build_router("knn", {"k": 5}).fit(train)
+    rng = np.random.default_rng(3)
+    seen = _unit(rng, 2)
+    near = seen + 0.1 * _unit(rng, 2)  # near-duplicates of the remembered queries
+    near = Queries(["like the first", "like the second"], vector_features(near / np.linalg.norm(near, axis=1, keepdims=True)))
+    before = router.score(near)
+    assert router.remember(Queries(["strong helped", "weak was better"], vector_features(seen)), np.array([1.0, -1.0]))
+    after = router.score(near)
+    assert router.knowledge_size == 62 and after[0] > before[0] + 0.05 and after[1] < before[1] - 0.05, (before, after)
+    assert router.remember(Queries([]), np.zeros(0)) and router.knowledge_size == 62  # nothing to add: unchanged
+    router.save(tmp_path / "knn")
+    loaded = load_router(tmp_path / "knn")
+    assert loaded.knowledge_size == 62
+    np.testing.assert_array_equal(loaded.score(near), after)
+    with pytest.raises(ValueError, match=r"gain: expected one value per query, shape \(1,\)"):
+        router.remember(Queries(["one"], vector_features(seen[:1])), np.array([1.0, 0.0]))
+    with pytest.raises(ValueError, match=r"gain: every value must be a number in \[-1, 1\], got \[1.5\]"):
+        router.remember(Queries(["one"], vector_features(seen[:1])), np.array([1.5]))
+    assert router.knowledge_size == 62  # a refused call adds nothing
+
+
+def test_a_router_that_retrieves_nothing_remembers_nothing():
+    router = build_router("random", {"seed": 0})
+    assert router.remember(Queries(["a prompt"]), np.array([1.0])) is False and router.knowledge_size == 0
+
+
 def test_search_pads_when_the_index_is_smaller_than_k():
     vectors = _unit(np.random.default_rng(0), 3)
     sims, idx = search(build_index(vectors), vectors, k=5, exclude_self=True)

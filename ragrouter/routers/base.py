@@ -104,6 +104,20 @@ class Router(ABC):
         """
         return self.score(train.queries)
 
+    def remember(self, queries: Queries, gain: np.ndarray) -> bool:
+        """Add labelled queries to what the router retrieves from, without retraining; False
+        when the router retrieves nothing (it then keeps nothing).
+
+        So a served router learns from observed outcomes between training runs. With no
+        queries it changes nothing and still answers whether it learns this way.
+        """
+        return False
+
+    @property
+    def knowledge_size(self) -> int:
+        """How many labelled queries the router retrieves from (0 when none)."""
+        return 0
+
     def prepare_serving(self) -> None:
         """Process settings for routing requests one by one, set when a served model loads."""
 
@@ -129,6 +143,32 @@ class Router(ABC):
         if arrays:
             save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(directory / "state.safetensors"))
         self.save_extra(directory)
+
+
+class RemembersGains:
+    """Mixin of routers whose knowledge is a FAISS index of labelled queries' sentence vectors
+    (`index_`) and their gains (`gain_`, row for row), both saved with the router: `remember`
+    extends the two, so what it adds is retrieved at once and survives a save and load."""
+
+    config: Any  # the router's config: it has the `encoder` whose vectors the index holds
+    index_: Any  # faiss.Index
+    gain_: np.ndarray
+
+    def remember(self, queries: Queries, gain: np.ndarray) -> bool:
+        gain = np.asarray(gain, dtype=np.float64)
+        if gain.shape != (len(queries),):
+            raise ValueError(f"gain: expected one value per query, shape ({len(queries)},), got shape {gain.shape}")
+        bad = ~(np.isfinite(gain) & (np.abs(gain) <= 1.0))
+        if bad.any():
+            raise ValueError(f"gain: every value must be a number in [-1, 1], got {gain[bad][:3].tolist()}")
+        if len(queries):
+            self.index_.add(np.ascontiguousarray(queries.vectors(self.config.encoder), dtype=np.float32))
+            self.gain_ = np.concatenate([self.gain_, gain])
+        return True
+
+    @property
+    def knowledge_size(self) -> int:
+        return int(self.index_.ntotal)
 
 
 @dataclass

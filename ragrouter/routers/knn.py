@@ -10,7 +10,7 @@ import faiss
 import numpy as np
 
 from ragrouter.retrieval import load_index, save_index, search
-from ragrouter.routers.base import EmbeddingRouterConfig, Queries, Router, TrainingSet
+from ragrouter.routers.base import EmbeddingRouterConfig, Queries, RemembersGains, Router, TrainingSet
 from ragrouter.routers.registry import register_router
 
 
@@ -24,11 +24,12 @@ class KNNRouterConfig(EmbeddingRouterConfig):
 
 
 @register_router("knn")
-class KNNRouter(Router):
+class KNNRouter(RemembersGains, Router):
     """score = (weighted mean gain + 1) / 2, weights = max(cosine similarity, 0).
 
     The mean gain lies in [-1, 1]; the affine map puts it in [0, 1] without changing the
-    order, so it reads as P(strong needed) on binary outcomes.
+    order, so it reads as P(strong needed) on binary outcomes. Queries it `remember`s join
+    the neighbours at once.
     """
 
     config_class = KNNRouterConfig

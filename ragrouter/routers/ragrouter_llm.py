@@ -227,6 +227,12 @@ class RAGRouterLLM(Router):
     def score(self, queries: Queries) -> np.ndarray:
         return self.lm_.score(queries.prompts, self._contexts(queries.vectors(self.config.encoder)))
 
+    @property
+    def knowledge_size(self) -> int:
+        """How many training queries it retrieves from. It does not `remember` more: a
+        neighbour's label is its gain thresholded at the training run's t, which it does not keep."""
+        return int(self.index_.ntotal) if self.config.k else 0
+
     def score_training(self, train: TrainingSet) -> np.ndarray:
         """Leave-one-out context: no training query sees its own label."""
         return self.lm_.score(train.queries.prompts, self._contexts(train.queries.vectors(self.config.encoder), exclude_self=True))

@@ -22,7 +22,7 @@ from ragrouter.features.neighbours import feature_count, neighbour_features
 from ragrouter.features.query_features import QueryFeatures, ServingThreads, serving_threads
 from ragrouter.features.syntax import dep_vocabulary, pos_vocabulary
 from ragrouter.retrieval import load_index, save_index, search
-from ragrouter.routers.base import Queries, Router, TrainingSet
+from ragrouter.routers.base import Queries, RemembersGains, Router, TrainingSet
 from ragrouter.routers.ragrouter.blend import Blend, components, expert_inputs
 from ragrouter.routers.ragrouter.config import NetworkConfig, RAGRouterConfig
 from ragrouter.routers.ragrouter.network import InputSizes, NetBatch, RAGRouterNet, scoring_forward
@@ -31,7 +31,10 @@ from ragrouter.routers.registry import register_router
 
 
 @register_router("ragrouter")
-class RAGRouter(Router):
+class RAGRouter(RemembersGains, Router):
+    """Queries it `remember`s join the neighbours that the network's retrieval features and the
+    blend's neighbour component read; the network and the experts stay as trained."""
+
     config_class = RAGRouterConfig
     config: RAGRouterConfig
     net_: RAGRouterNet
