@@ -54,8 +54,9 @@ stack: setup  ## ZenML repository + local stack, idempotent
 bench: setup data stack  ## cold and cached wall time of the default pipeline
 	$(BIN)/python bench/pipeline_time.py --config $(CONFIG)
 
-serve: setup  ## serve the champion over HTTP on port 5001
-	$(BIN)/mlflow models serve -m models:/ragrouter@champion --env-manager local -p 5001
+serve: setup  ## the routing gateway for @champion on 127.0.0.1:6060: make serve STRONG_URL=... WEAK_URL=...
+	@test -n "$(STRONG_URL)" -a -n "$(WEAK_URL)" || { echo "make serve needs STRONG_URL=... and WEAK_URL=... (OpenAI-compatible base URLs)"; exit 2; }
+	$(BIN)/ragrouter serve --strong-url $(STRONG_URL) --weak-url $(WEAK_URL) $(SERVE_FLAGS)
 
 clean-state:  ## forget this folder's MLflow store, reports and ZenML repository (not the data; ZenML's runs and step cache stay in its global store)
 	rm -rf .zen mlruns mlruns.db mlartifacts reports

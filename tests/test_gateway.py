@@ -207,7 +207,7 @@ def test_models_health_and_auth(served):
         ("/v1/chat/completions", b'{"messages": [{"role": "user", "content": "x"}], "stream": "yes"}', 422, "stream"),
         ("/v1/chat/completions", b'{"model": "router-r-1.7", "messages": [{"role": "user", "content": "x"}]}', 422, "model"),
         ("/v1/completions", b'{"prompt": {"text": "x"}}', 422, "prompt"),
-        ("/feedback", b'{"prompt": "x", "strong_quality": 1}', 422, None),
+        ("/feedback", b'{"prompt": "x", "strong_quality": 1}', 422, "weak_quality"),
         ("/feedback", b'{"prompt": "x", "wrong": 1}', 422, "wrong"),
     ],
 )
