@@ -5,6 +5,7 @@
     ragrouter compare --datasets mmlu --strategies knn ...         routers compared without ZenML
     ragrouter data [--mode ...]                                    the RouteLLM data into data/routellm
     ragrouter serve --strong-url ... --weak-url ...                the routing gateway (docs/gateway.md)
+    ragrouter feedback export --store URL --out feedback.parquet   the gateway's feedback as a training source
 
 Bad input (a config key, a data row) stops with a message naming the file, key or row
 (exit code 2), never a traceback.
@@ -77,6 +78,20 @@ def show_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def export_feedback(args: argparse.Namespace) -> int:
+    from ragrouter.serving.feedback import export_feedback, open_feedback_store
+
+    store = open_feedback_store(args.store)
+    try:
+        count = export_feedback(store, args.out)
+    except ValueError as error:
+        raise RAGRouterError(f"--out: {error}") from None
+    finally:
+        store.close()
+    print(f"{count} outcomes written to {args.out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in ("compare", "data"):  # their own parsers and --help
@@ -99,6 +114,12 @@ def main(argv: list[str] | None = None) -> int:
     serve_parser = verbs.add_parser("serve", help="the OpenAI-compatible routing gateway in front of a strong and a weak model")
     serve.add_arguments(serve_parser)
     serve_parser.set_defaults(handler=serve.serve)
+    feedback_parser = verbs.add_parser("feedback", help="the gateway's feedback log")
+    feedback_verbs = feedback_parser.add_subparsers(dest="action", required=True)
+    export_parser = feedback_verbs.add_parser("export", help="write every outcome of a feedback store to a JSONL or Parquet file")
+    export_parser.add_argument("--store", required=True, help="the gateway's feedback.store: a JSONL file or a postgresql:// URL")
+    export_parser.add_argument("--out", required=True, help="a .jsonl or .parquet file, read by a `table` source")
+    export_parser.set_defaults(handler=export_feedback)
     args = parser.parse_args(argv)
     try:
         return args.handler(args)

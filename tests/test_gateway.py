@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -243,6 +244,25 @@ def test_a_failing_backend_fails_over_and_both_failing_is_a_502(served):
         assert time.monotonic() - started < 4.5  # each back-end's 2 s timeout, not the slow answer
     finally:
         _post(f"{served.strong_url}/control", {"mode": "ok"}, token=None)
+        _post(f"{served.weak_url}/control", {"mode": "ok"}, token=None)
+
+
+def test_a_slow_backend_holds_only_its_own_requests(served):
+    _post(f"{served.weak_url}/control", {"mode": "slow", "delay_s": 1.5}, token=None)
+    try:
+        def ask(threshold: str) -> float:
+            started = time.monotonic()
+            status, _ = _post(f"{served.url}/v1/chat/completions", {"model": f"router-{MODEL_NAME}-{threshold}", "messages": [{"role": "user", "content": "hi"}]})
+            assert status == 200
+            return time.monotonic() - started
+
+        with ThreadPoolExecutor(6) as pool:
+            slow = pool.submit(ask, "t2")  # to the weak model, which now takes 1.5 s
+            time.sleep(0.1)
+            fast = [pool.submit(ask, "t0") for _ in range(5)]  # to the strong one
+            assert max(f.result() for f in fast) < 1.0
+            assert slow.result() >= 1.5
+    finally:
         _post(f"{served.weak_url}/control", {"mode": "ok"}, token=None)
 
 

@@ -27,6 +27,8 @@ from numbers import Real
 from pathlib import Path
 from typing import BinaryIO, Protocol, Sequence
 
+from ragrouter.errors import RAGRouterError
+
 logger = logging.getLogger(__name__)
 
 OBSERVED = ("both", "strong", "weak", "judge")
@@ -276,7 +278,12 @@ class PostgresFeedbackStore:
 def open_feedback_store(location: str) -> FeedbackStore:
     """A PostgreSQL store for a `postgresql://` (or `postgres://`) URL, else a JSONL file at that path."""
     if location.startswith(("postgresql://", "postgres://")):
-        return PostgresFeedbackStore(location)
+        import psycopg
+
+        try:
+            return PostgresFeedbackStore(location)
+        except psycopg.Error as error:  # the message names host and database, never the password
+            raise RAGRouterError(f"feedback store: cannot use PostgreSQL: {str(error).strip()}") from None
     return JsonlFeedbackStore(location)
 
 
