@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 import urllib.error
@@ -320,11 +321,26 @@ def test_a_moved_alias_is_served_and_a_broken_version_is_not(served):
     with mlflow.start_run(experiment_id=use_experiment("tests")):
         good = register_bundle(bundle, MODEL_NAME, {})
         broken = register_bundle(unloadable, MODEL_NAME, {})
+    statuses: list[int] = []
+    swapped = threading.Event()
+
+    def keep_routing() -> None:  # traffic while the version is swapped: none of it may fail
+        while not swapped.is_set():
+            statuses.append(_post(f"{served.url}/route", {"prompts": ["What is 2+2?"]})[0])
+
+    traffic = threading.Thread(target=keep_routing)
+    traffic.start()
     client.set_registered_model_alias(MODEL_NAME, CHAMPION, good)
     deadline = time.monotonic() + 30
-    while _request(f"{served.url}/health")[1]["version"] != good:
-        assert time.monotonic() < deadline, "the gateway did not pick up the moved alias"
+    try:
+        while _request(f"{served.url}/health")[1]["version"] != good:
+            assert time.monotonic() < deadline, "the gateway did not pick up the moved alias"
+            time.sleep(0.3)
         time.sleep(0.3)
+    finally:
+        swapped.set()
+        traffic.join()
+    assert len(statuses) > 5 and set(statuses) == {200}
     status, answer = _post(f"{served.url}/route", {"prompts": ["a", "b"], "threshold": 0.5})
     assert status == 200
     np.testing.assert_allclose([r["p_strong"] for r in answer["results"]], bundle.router.score_prompts(["a", "b"]))
