@@ -16,13 +16,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from ragrouter.errors import RAGRouterError
 from ragrouter_cli import serve
+from ragrouter_cli.yaml_file import read_mapping
 
 PIPELINES = {"training": "training_pipeline", "benchmark": "benchmark_pipeline", "ablation": "ablation_pipeline"}
 
@@ -39,14 +39,7 @@ class _NoTracebackForUserErrors(logging.Filter):
 
 def run_parameters(config_path: str) -> dict[str, Any]:
     """The `parameters:` of a ZenML run config file."""
-    path = Path(config_path)
-    if not path.is_file():
-        raise RAGRouterError(f"{config_path}: no such run config")
-    try:
-        document = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise RAGRouterError(f"{config_path}: not valid YAML: {error}") from None
-    return document.get("parameters") or {}
+    return read_mapping(config_path, "run config").get("parameters") or {}
 
 
 def checked_config(config_path: str) -> Any:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ragrouter.errors import RAGRouterError
+from ragrouter_cli.yaml_file import read_mapping
 
 # flag -> the setting it overrides, as a path in the gateway config
 FLAGS: dict[str, tuple[str, ...]] = {
@@ -46,17 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def gateway_settings(args: argparse.Namespace) -> dict[str, Any]:
-    settings: dict[str, Any] = {}
-    if args.config:
-        path = Path(args.config)
-        if not path.is_file():
-            raise RAGRouterError(f"{args.config}: no such gateway config")
-        try:
-            settings = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as error:
-            raise RAGRouterError(f"{args.config}: not valid YAML: {error}") from None
-        if not isinstance(settings, dict):
-            raise RAGRouterError(f"{args.config}: expected a mapping of settings")
+    settings = read_mapping(args.config, "gateway config") if args.config else {}
     for flag, key_path in FLAGS.items():
         value = getattr(args, flag)
         if value is not None:

@@ -14,6 +14,16 @@ from ragrouter.typed_config import ConfigError, TypedConfig
 LOOPBACK = "127.0.0.1"
 
 
+def secret(variable: str | None, path: str) -> str | None:
+    """The value of the environment variable a setting names (secrets never sit in a config)."""
+    if variable is None:
+        return None
+    value = os.environ.get(variable)
+    if not value:
+        raise ConfigError(f"{path}: environment variable {variable} is not set")
+    return value
+
+
 @dataclass
 class BackendConfig(TypedConfig):
     """One OpenAI-compatible endpoint the gateway forwards to.
@@ -31,12 +41,7 @@ class BackendConfig(TypedConfig):
     timeout_s: float = 120.0
 
     def api_key(self, path: str) -> str | None:
-        if self.key_env is None:
-            return None
-        key = os.environ.get(self.key_env)
-        if not key:
-            raise ConfigError(f"{path}.key_env: environment variable {self.key_env} is not set")
-        return key
+        return secret(self.key_env, f"{path}.key_env")
 
 
 @dataclass
@@ -138,9 +143,4 @@ class GatewayConfig(TypedConfig):
     feedback: FeedbackConfig = field(default_factory=FeedbackConfig)
 
     def bearer_token(self) -> str | None:
-        if self.token_env is None:
-            return None
-        token = os.environ.get(self.token_env)
-        if not token:
-            raise ConfigError(f"token_env: environment variable {self.token_env} is not set")
-        return token
+        return secret(self.token_env, "token_env")
