@@ -63,9 +63,10 @@ def serve(args: argparse.Namespace) -> int:
 
     config = GatewayConfig.from_dict(gateway_settings(args))
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for role in ("strong", "weak"):
+    for role in ("strong", "weak"):  # checked before the model loads, which takes a while
         if not getattr(config, role).url:
             raise RAGRouterError(f"{role}.url: the {role} model's endpoint is required (--{role}-url)")
+        getattr(config, role).api_key(role)
     app = create_app(config)
     uvicorn.run(app, host=config.host, port=config.port, log_level=args.log_level, access_log=False)
     return 0

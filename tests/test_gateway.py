@@ -357,3 +357,27 @@ def test_a_moved_alias_is_served_and_a_broken_version_is_not(served):
 @register_router("router-only-these-tests-know")
 class _RouterOnlyTheseTestsKnow(RandomRouter):
     pass
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--weak-url", "http://127.0.0.1:1/v1"], "strong.url: the strong model's endpoint is required"),
+        (["--strong-url", "http://a/v1", "--weak-url", "http://b/v1", "--model", "/nowhere"], "model: /nowhere is neither"),
+        (["--strong-url", "http://a/v1", "--weak-url", "http://b/v1", "--strong-key-env", "RAGROUTER_UNSET_KEY"], "strong.key_env: environment variable RAGROUTER_UNSET_KEY is not set"),
+    ],
+)
+def test_serve_refuses_bad_settings_with_one_line(argv, message, capsys):
+    from ragrouter_cli import main
+
+    assert main(["serve", *argv]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: ") and message in error and "\n" not in error
+
+
+def test_a_gateway_config_typo_names_the_key(tmp_path, capsys):
+    from ragrouter_cli import main
+
+    (tmp_path / "gateway.yaml").write_text("cost: {windw: 10}\n")
+    assert main(["serve", "-c", str(tmp_path / "gateway.yaml"), "--strong-url", "http://a/v1", "--weak-url", "http://b/v1"]) == 2
+    assert "cost.windw: unknown key; did you mean window?" in capsys.readouterr().err
