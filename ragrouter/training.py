@@ -26,7 +26,9 @@ def train_bundle(
 
     Training traffic is scored as unseen queries (leave-one-out for memorising routers), so
     the threshold is not fooled by each query finding itself. `index`, the pipeline's FAISS
-    index over `features.pooled`, serves the routers that retrieve.
+    index over `features.pooled`, serves the routers that retrieve. The metadata gains
+    `quality_means`, each model's mean quality over the records: what feedback that observed
+    one model only imputes for the other (ragrouter/serving/feedback.py).
     """
     ids = records.frame["id"].tolist()
     if features is not None and features.ids != ids:
@@ -36,4 +38,6 @@ def train_bundle(
     train = TrainingSet(Queries(records.prompts, features), labels.gain_of(ids), labels.threshold, index=index)
     router.fit(train)
     threshold = calibrate_threshold(router.score_training(train), strong_fraction)
-    return RouterBundle(router, threshold, strong_fraction, metadata)
+    means = records.frame[["strong_quality", "weak_quality"]].mean()
+    quality_means = {"strong": float(means["strong_quality"]), "weak": float(means["weak_quality"])}
+    return RouterBundle(router, threshold, strong_fraction, {**metadata, "quality_means": quality_means})
