@@ -28,7 +28,6 @@ import datetime
 import glob
 import logging
 import os
-import subprocess
 import time
 from pathlib import Path
 
@@ -47,6 +46,8 @@ from ragrouter.features.query_features import extract_features
 from ragrouter.labels import Labels
 from ragrouter.routers.registry import build_router
 from ragrouter.splits import make_splits
+
+from machine import cpu_model  # bench/, beside this script
 
 logger = logging.getLogger("long_prompts")
 
@@ -183,15 +184,6 @@ def markdown(table: pd.DataFrame, differences: pd.DataFrame, lengths: dict[str, 
             cells.append(f"{100 * d['CPT50_diff']:+.1f} [{100 * d['CPT50_diff_low']:+.1f}, {100 * d['CPT50_diff_high']:+.1f}]")
         lines.append(f"| {router} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
-
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown CPU"
-    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
-    return f"{fields.get('Model name', 'unknown CPU').strip()}, {len(os.sched_getaffinity(0))} cores"
 
 
 def main() -> None:

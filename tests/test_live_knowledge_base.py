@@ -3,13 +3,16 @@ that reads the same log (a real MMLU slice, the real encoder and FAISS, a JSONL 
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
-from ragrouter.labels import gains
+from ragrouter.labels import Labels, gains
 from ragrouter.routers import Queries, Router, TrainingSet, build_router
-from ragrouter.serving.feedback import JsonlFeedbackStore, Outcome
+from ragrouter.serving.feedback import JsonlFeedbackStore, Outcome, outcome_from_feedback
 from ragrouter.serving.knowledge_base import LiveKnowledgeBase
+from ragrouter.training import train_bundle
 
 TRAINED = 200
 
@@ -68,3 +71,15 @@ def test_a_router_that_retrieves_nothing_does_not_learn_and_leaves_the_log_alone
     base.record([Outcome("a prompt", 1.0, 0.0, "both", 1.0)])
     assert not base.learns and base.sync() == 0 and base.size == 0
     assert len(store.read_since(0)[0]) == 1  # still recorded, for the next training run
+
+
+def test_a_trained_bundle_records_the_quality_means_that_one_models_feedback_imputes(mmlu_vectors):
+    records, queries = mmlu_vectors
+    features = dataclasses.replace(queries.features, ids=records.frame["id"].tolist())  # the records' own, row for row
+    bundle = train_bundle(build_router("knn", {"k": 10}), records, Labels.of(records), 0.5, {"models": {"strong": "big", "weak": "small"}}, features)
+    frame = records.frame
+    means = bundle.metadata["quality_means"]
+    assert means == pytest.approx({"strong": frame["strong_quality"].mean(), "weak": frame["weak_quality"].mean()}) and means["strong"] > means["weak"]
+    assert bundle.metadata["models"] == {"strong": "big", "weak": "small"}
+    outcome = outcome_from_feedback("a prompt", model="weak", quality=0, quality_means=means)
+    assert outcome.strong_quality == means["strong"] and outcome.gain == means["strong"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -30,22 +30,18 @@ def out_of_fold_scores(
     router `name` built anew for each fold. Precomputed features, when given, are sliced per fold."""
     frame = records.frame.set_index("id", drop=False)
     parts = []
-    folds = splits[["protocol", "fold"]].drop_duplicates().itertuples(index=False)
-    for protocol, fold in tqdm(list(folds), desc=f"{name} folds", leave=False):
-        in_fold = splits[(splits["protocol"] == protocol) & (splits["fold"] == fold)]
-        train_ids = in_fold.loc[in_fold["role"] == "train", "id"].to_numpy()
-        test_ids = in_fold.loc[in_fold["role"] == "test", "id"].to_numpy()
+    for protocol, fold, train_ids, test_ids in tqdm(list(fold_ids(splits)), desc=f"{name} folds", leave=False):
         router = make_router()
-        router.fit(TrainingSet(_queries(frame, train_ids, features), labels.gain_of(train_ids), labels.threshold))
+        router.fit(TrainingSet(queries_of(frame, train_ids, features), labels.gain_of(train_ids), labels.threshold))
         test = frame.loc[test_ids]
         parts.append(
             pd.DataFrame(
                 {
                     "id": test_ids,
                     "protocol": protocol,
-                    "fold": int(fold),
+                    "fold": fold,
                     "router": name,
-                    "score": router.score(_queries(frame, test_ids, features)),
+                    "score": router.score(queries_of(frame, test_ids, features)),
                     "strong_quality": test["strong_quality"].to_numpy(),
                     "weak_quality": test["weak_quality"].to_numpy(),
                 }
@@ -57,5 +53,13 @@ def out_of_fold_scores(
     return pd.concat(parts, ignore_index=True)
 
 
-def _queries(frame: pd.DataFrame, ids: np.ndarray, features: QueryFeatures | None) -> Queries:
+def fold_ids(splits: pd.DataFrame) -> Iterator[tuple[str, int, np.ndarray, np.ndarray]]:
+    """(protocol, fold, train ids, test ids) for each (protocol, fold) of `splits`, in its order."""
+    for protocol, fold in splits[["protocol", "fold"]].drop_duplicates().itertuples(index=False):
+        in_fold = splits[(splits["protocol"] == protocol) & (splits["fold"] == fold)]
+        yield protocol, int(fold), in_fold.loc[in_fold["role"] == "train", "id"].to_numpy(), in_fold.loc[in_fold["role"] == "test", "id"].to_numpy()
+
+
+def queries_of(frame: pd.DataFrame, ids: np.ndarray, features: QueryFeatures | None) -> Queries:
+    """The records `ids` (of `frame`, indexed by id) as Queries, with their slice of `features`."""
     return Queries(frame.loc[ids, "prompt"].tolist(), features.select(ids) if features is not None else None)
