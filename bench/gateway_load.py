@@ -43,6 +43,9 @@ sys.path.insert(0, str(BENCH))
 from route_latency import batch_throughput, single_latencies  # noqa: E402
 
 BACKEND_SCRIPT = PROJECT_ROOT / "tests" / "openai_backend.py"
+# no machine of the bench's needs the internet: LiteLLM reads its bundled model-cost map
+OFFLINE = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "HF_HUB_OFFLINE": "1", "NO_PROXY": "127.0.0.1,localhost"}
+LITELLM_KEY = "sk-bench-" + os.urandom(16).hex()  # LiteLLM's proxy refuses to start without a master key
 PEERS = {
     "litellm": ["litellm[proxy]"],
     "routellm": ["routellm[serve]"],
@@ -158,8 +161,8 @@ def peer_python(name: str, log: Path) -> Path:
     return python
 
 
-def start_peer(name: str, strong_url: str, weak_url: str, work: Path) -> tuple[subprocess.Popen, str, str]:
-    """(process, base URL, the model name to request) for a peer gateway."""
+def start_peer(name: str, strong_url: str, weak_url: str, work: Path) -> tuple[subprocess.Popen, str, str, dict[str, str]]:
+    """(process, base URL, the model name to request, request headers) for a peer gateway."""
     python = peer_python(name, work / f"{name}-install.log")
     port = free_port()
     if name == "litellm":
@@ -167,14 +170,14 @@ def start_peer(name: str, strong_url: str, weak_url: str, work: Path) -> tuple[s
         config.write_text(json.dumps({"model_list": [{"model_name": "weak", "litellm_params": {"model": "openai/small-model", "api_base": f"{weak_url}/v1", "api_key": "none"}}]}))
         litellm = python.parent / "litellm"
         process = start([str(litellm), "--config", str(config), "--host", "127.0.0.1", "--port", str(port), "--num_workers", "1"],
-                        f"http://127.0.0.1:{port}/health/liveliness", work / "litellm.log")
-        return process, f"http://127.0.0.1:{port}/v1", "weak"
+                        f"http://127.0.0.1:{port}/health/liveliness", work / "litellm.log", env={**OFFLINE, "LITELLM_MASTER_KEY": LITELLM_KEY})
+        return process, f"http://127.0.0.1:{port}/v1", "weak", {"Authorization": f"Bearer {LITELLM_KEY}"}
     # RouteLLM: one base URL for both models (it calls them through LiteLLM)
     process = start([str(python), "-m", "routellm.openai_server", "--routers", "random", "--port", str(port),
                      "--strong-model", "openai/big-model", "--weak-model", "openai/small-model", "--base-url", f"{strong_url}/v1",
                      "--api-key", "none"],
-                    f"http://127.0.0.1:{port}/docs", work / "routellm.log", env={"OPENAI_API_KEY": "none"})
-    return process, f"http://127.0.0.1:{port}/v1", "router-random-0.5"
+                    f"http://127.0.0.1:{port}/docs", work / "routellm.log", env={"OPENAI_API_KEY": "none", **OFFLINE})
+    return process, f"http://127.0.0.1:{port}/v1", "router-random-0.5", {}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -240,12 +243,12 @@ def main(argv: list[str] | None = None) -> int:
         for peer in args.peers:
             print(f"{peer}...", flush=True)
             try:
-                process, url, model = start_peer(peer, urls["strong"], urls["weak"], work)
+                process, url, model, headers = start_peer(peer, urls["strong"], urls["weak"], work)
             except (RuntimeError, subprocess.CalledProcessError) as error:
                 result[peer] = {"error": str(error)[-500:]}
                 continue
             processes.append(process)
-            result[peer] = measure(url, model, prompts, args, headers={"Authorization": "Bearer none"})
+            result[peer] = measure(url, model, prompts, args, headers)
             result[peer]["peak_rss_mb"] = peak_rss_mb(process.pid)
             process.terminate()
             process.wait(timeout=30)
