@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -40,6 +39,7 @@ import numpy as np
 BENCH = Path(__file__).resolve().parent
 PROJECT_ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
+from machine import cpu_model  # noqa: E402
 from route_latency import batch_throughput, single_latencies  # noqa: E402
 
 BACKEND_SCRIPT = PROJECT_ROOT / "tests" / "openai_backend.py"
@@ -50,13 +50,6 @@ PEERS = {
     "litellm": ["litellm[proxy]"],
     "routellm": ["routellm[serve]"],
 }
-
-
-def cpu_model() -> str:
-    for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-        if line.startswith("Model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def free_port() -> int:
@@ -202,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     data = PROJECT_ROOT / "data" / "routellm"
     records, _ = ingest_sources([SourceConfig(name="mmlu", kind="routellm_mmlu", path=str(data / "mmlu"), sample_fraction=0.2)])
     prompts = list(records.prompts)
-    result: dict[str, Any] = {"cpu": cpu_model(), "cores": os.cpu_count(), "model": args.model, "date": time.strftime("%Y-%m-%d")}
+    result: dict[str, Any] = {"cpu": cpu_model(), "model": args.model, "date": time.strftime("%Y-%m-%d")}
 
     print("the router outside HTTP...", flush=True)
     bundle = ModelSource(args.model).load().bundle
@@ -274,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def report(result: dict[str, Any], args: argparse.Namespace) -> str:
     lines = [
-        f"# Gateway load test, {result['date']}, {result['cpu']} ({result['cores']} cores)",
+        f"# Gateway load test, {result['date']}, {result['cpu']}",
         "",
         f"Router `{result['router']['name']}` ({result['model']}) outside HTTP: single prompt p50 "
         f"{result['router']['single_p50_ms']:.1f} ms, batched {result['router']['batched_rps']:.0f} queries/s.",
