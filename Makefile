@@ -10,6 +10,8 @@ TORCH_VERSION ?= 2.13.0
 TORCH_WHEELS ?= /opt/wheels
 CONFIG ?= configs/training.yaml
 BENCHMARK_CONFIG ?= configs/benchmark.yaml
+# where `make serve` keeps /feedback outcomes: the log the next training run can read as a source
+FEEDBACK_LOG ?= feedback.jsonl
 export ZENML_ANALYTICS_OPT_IN ?= false
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
@@ -56,7 +58,7 @@ bench: setup data stack  ## cold and cached wall time of the default pipeline
 
 serve: setup  ## the routing gateway for @champion on 127.0.0.1:6060: make serve STRONG_URL=... WEAK_URL=...
 	@test -n "$(STRONG_URL)" -a -n "$(WEAK_URL)" || { echo "make serve needs STRONG_URL=... and WEAK_URL=... (OpenAI-compatible base URLs)"; exit 2; }
-	$(BIN)/ragrouter serve --strong-url $(STRONG_URL) --weak-url $(WEAK_URL) $(SERVE_FLAGS)
+	$(BIN)/ragrouter serve --strong-url $(STRONG_URL) --weak-url $(WEAK_URL) --feedback-store $(FEEDBACK_LOG) $(SERVE_FLAGS)
 
 clean-state:  ## forget this folder's MLflow store, reports and ZenML repository (not the data; ZenML's runs and step cache stay in its global store)
 	rm -rf .zen mlruns mlruns.db mlartifacts reports
