@@ -97,23 +97,28 @@ class Gateway:
         self.metrics.watch("ragrouter_strong_share", "Share of recent default-target decisions sent to the strong model", lambda: self.cost.live_share)
         self.metrics.watch("ragrouter_threshold", "The score threshold at the default cost target now", lambda: self.cost.threshold())
         self.metrics.watch("ragrouter_cost_target", "The default strong-call fraction", lambda: self.cost.fraction)
-        self.metrics.watch("ragrouter_knowledge_base_size", "Labelled queries the router retrieves from", self._knowledge_size)
+        self.metrics.watch("ragrouter_knowledge_base_size", "Labelled queries the router retrieves from", lambda: self.model.bundle.router.knowledge_size)
 
     # the router thread's work
     def _score(self, prompts: list[str]) -> np.ndarray:
         return np.asarray(self.model.bundle.router.score_prompts(prompts), dtype=np.float64)
 
-    def _knowledge_size(self) -> float:
-        return float(self.knowledge.size) if self.knowledge is not None else float(self.model.bundle.router.knowledge_size)
+    def _replayed(self, model: LoadedModel) -> LiveKnowledgeBase | None:
+        """The model's knowledge base with the feedback log replayed into it, before it serves
+        (off the router thread: the replay encodes every logged prompt newer than the version)."""
+        if self.store is None:
+            return None
+        knowledge = LiveKnowledgeBase(model.bundle.router, self.store, since=model.created_at)
+        knowledge.sync()
+        return knowledge
 
-    def _install(self, model: LoadedModel) -> None:
+    def _install(self, model: LoadedModel, knowledge: LiveKnowledgeBase | None) -> None:
         """Serve `model` from now on (on the router thread, between batches)."""
         bundle = model.bundle
-        self.model = model
+        if knowledge is not None:
+            knowledge.sync()  # what arrived during the replay
+        self.model, self.knowledge = model, knowledge
         self.cost = CostTarget(self.config.cost, bundle.threshold, bundle.strong_fraction, bundle.metadata.get("score_quantiles"))
-        self.knowledge = LiveKnowledgeBase(bundle.router, self.store, since=model.created_at) if self.store else None
-        if self.knowledge is not None:
-            self.knowledge.sync()
         self.metrics.serving(model.name, model.version)
         logger.info("serving %s (%s), threshold %.4f at strong fraction %.2f", model.label, bundle.router.name, bundle.threshold, bundle.strong_fraction)
 
@@ -124,7 +129,8 @@ class Gateway:
         self.strong = Backend.of("strong", self.config.strong, models.get("strong", "strong"), client)
         self.weak = Backend.of("weak", self.config.weak, models.get("weak", "weak"), client)
         self.batcher.start()
-        await self.batcher.on_router_thread(lambda: self._install(model))
+        knowledge = await asyncio.to_thread(self._replayed, model)
+        await self.batcher.on_router_thread(lambda: self._install(model, knowledge))
 
     async def reload_if_moved(self) -> None:
         """Load the version the alias names now, if it moved; keep the old one if that fails."""
@@ -133,12 +139,13 @@ class Gateway:
             return
         try:
             model = await asyncio.to_thread(self.source.load, version)
+            knowledge = await asyncio.to_thread(self._replayed, model)
         except Exception:
             logger.exception("could not load %s version %s; still serving %s", self.source.name, version, self.model.label)
             self._failed_version = version
             self.metrics.reloads.labels(outcome="failed").inc()
             return
-        await self.batcher.on_router_thread(lambda: self._install(model))
+        await self.batcher.on_router_thread(lambda: self._install(model, knowledge))
         self.metrics.reloads.labels(outcome="loaded").inc()
 
     async def sync_knowledge(self) -> None:
