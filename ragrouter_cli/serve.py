@@ -6,7 +6,6 @@ import argparse
 import logging
 from typing import Any
 
-from ragrouter.errors import RAGRouterError
 from ragrouter_cli.yaml_file import read_mapping
 
 # flag -> the setting it overrides, as a path in the gateway config
@@ -63,10 +62,6 @@ def serve(args: argparse.Namespace) -> int:
 
     config = GatewayConfig.from_dict(gateway_settings(args))
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for role in ("strong", "weak"):  # checked before the model loads, which takes a while
-        if not getattr(config, role).url:
-            raise RAGRouterError(f"{role}.url: the {role} model's endpoint is required (--{role}-url)")
-        getattr(config, role).api_key(role)
     app = create_app(config)
     uvicorn.run(app, host=config.host, port=config.port, log_level=args.log_level, access_log=False)
     return 0

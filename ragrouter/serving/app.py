@@ -83,6 +83,8 @@ class Gateway:
     """The state one gateway process serves from; the router is only touched on its thread."""
 
     def __init__(self, config: GatewayConfig):
+        for role in ("strong", "weak"):  # checked before the model loads, which takes a while
+            getattr(config, role).endpoint(role)
         self.config = config
         self.source = ModelSource(config.model)
         self.metrics = GatewayMetrics()
@@ -174,7 +176,7 @@ class Gateway:
                 self.metrics.decisions.labels(model=backend.model).inc(count)
         return scores, to_strong, threshold
 
-    async def forward(self, path: str, body: dict[str, Any], to_strong: bool, score: float) -> Response:
+    async def forward(self, path: str, body: dict[str, Any], stream: bool, to_strong: bool, score: float) -> Response:
         """The chosen back-end's answer; on its failure the other one's, or a 502, as configured."""
         chosen, other = (self.strong, self.weak) if to_strong else (self.weak, self.strong)
         candidates = [chosen, other] if self.config.on_backend_error == "failover" else [chosen]
@@ -182,7 +184,7 @@ class Gateway:
         for backend in candidates:
             headers = {"x-ragrouter-model": backend.model, "x-ragrouter-score": f"{score:.6f}"}
             try:
-                if stream_requested(body):
+                if stream:
                     return await self._stream(backend, path, body, headers)
                 response, seconds = await backend.post(path, body)
             except BackendError as error:
@@ -232,7 +234,6 @@ def create_app(config: GatewayConfig) -> FastAPI:
                 gateway.store.close()
 
     app = FastAPI(title="RAGRouter gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
-    app.state.gateway = gateway
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Any) -> Response:
@@ -295,9 +296,9 @@ def create_app(config: GatewayConfig) -> FastAPI:
     async def completion(request: Request, path: str, routed_prompt: Any) -> Response:
         body = json_object(await request.body())
         prompt = routed_prompt(body, config.limits)
-        stream_requested(body)
+        stream = stream_requested(body)
         scores, to_strong, _ = await gateway.route([prompt], cost_choice(body))
-        return await gateway.forward(path, body, bool(to_strong[0]), float(scores[0]))
+        return await gateway.forward(path, body, stream, bool(to_strong[0]), float(scores[0]))
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Response:

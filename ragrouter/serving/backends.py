@@ -36,11 +36,8 @@ class Backend:
 
     @classmethod
     def of(cls, role: str, config: BackendConfig, data_name: str, client: httpx.AsyncClient) -> "Backend":
-        if not config.url:
-            raise ValueError(f"{role}.url: the {role} model's endpoint is required (--{role}-url)")
-        key = config.api_key(role)
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
-        return cls(role, config.model or data_name, config.url.rstrip("/"), headers, config.timeout_s, client)
+        url, headers = config.endpoint(role)
+        return cls(role, config.model or data_name, url, headers, config.timeout_s, client)
 
     def _request(self, path: str, body: dict[str, Any]) -> httpx.Request:
         return self.client.build_request(

@@ -40,8 +40,12 @@ class BackendConfig(TypedConfig):
     key_env: str | None = None
     timeout_s: float = 120.0
 
-    def api_key(self, path: str) -> str | None:
-        return secret(self.key_env, f"{path}.key_env")
+    def endpoint(self, role: str) -> tuple[str, dict[str, str]]:
+        """(base URL, request headers), or a ConfigError naming the missing setting."""
+        if not self.url:
+            raise ConfigError(f"{role}.url: the {role} model's endpoint is required (--{role}-url)")
+        key = secret(self.key_env, f"{role}.key_env")
+        return self.url.rstrip("/"), {"Authorization": f"Bearer {key}"} if key else {}
 
 
 @dataclass
