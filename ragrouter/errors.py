@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 
+def shown(value: object, limit: int = 60) -> str:
+    """A value as an error message quotes it: its repr, cut to `limit` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class RAGRouterError(Exception):
     """Base class of the errors a user can act on (shown without a traceback by the CLI)."""
 

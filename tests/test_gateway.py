@@ -211,6 +211,7 @@ def test_models_health_and_auth(served):
         ("/v1/completions", b'{"prompt": {"text": "x"}}', 422, "prompt"),
         ("/feedback", b'{"prompt": "x", "strong_quality": 1}', 422, "weak_quality"),
         ("/feedback", b'{"prompt": "x", "wrong": 1}', 422, "wrong"),
+        ("/feedback", b'{"prompt": "x", "winner": "xxxxxxxxxxdraw"}', 422, "winner"),
     ],
 )
 def test_hostile_requests_get_a_clear_answer_without_echo_or_trace(served, path, body, status, field):

@@ -24,7 +24,7 @@ import pandas as pd
 
 from ragrouter.data.records import RECORD_COLUMNS, RoutingRecords, prompt_hash, record_id
 from ragrouter.data.sources import SourceConfig
-from ragrouter.errors import DataValidationError
+from ragrouter.errors import DataValidationError, shown
 
 logger = logging.getLogger(__name__)
 
@@ -212,7 +212,7 @@ def _parse_jsonl(file: str, text: str) -> tuple[pd.DataFrame, list[int]]:
             problems.append((file, number, None, f"invalid JSON: {err.msg} (column {err.colno})"))
             continue
         if not isinstance(obj, dict):
-            problems.append((file, number, None, f"expected a JSON object, got {_short(obj)}"))
+            problems.append((file, number, None, f"expected a JSON object, got {shown(obj)}"))
             continue
         objects.append(obj)
         rows.append(number)
@@ -277,7 +277,7 @@ def _convert(
         try:
             out.append(parse(value))
         except (TypeError, ValueError) as err:
-            problems.append((file, row, column, f"{err}, got {_short(value)}"))
+            problems.append((file, row, column, f"{err}, got {shown(value)}"))
             out.append(None)
     return out
 
@@ -333,11 +333,6 @@ def _contaminated_prompts(cfg: SourceConfig) -> set[str]:
 
 def _origins(frame: pd.DataFrame) -> str:
     return ", ".join(f"{f} row {r}" for f, r in zip(frame["origin_file"], frame["origin_row"]))
-
-
-def _short(value: object, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _file_error(file: str, message: str) -> DataValidationError:

@@ -320,8 +320,9 @@ def create_app(config: GatewayConfig) -> FastAPI:
         fields = {name: body[name] for name in FEEDBACK_FIELDS if name in body}
         try:
             outcome = outcome_from_feedback(prompt, quality_means=gateway.model.bundle.metadata.get("quality_means"), **fields)
-        except ValueError as error:
-            raise RequestError(422, str(error), str(error).split(":")[0]) from None
+        except ValueError as error:  # "field: what is wrong, got <value>": the answer names the field, never echoes the value
+            message = str(error).split(", got ")[0]
+            raise RequestError(422, message, message.split(":")[0]) from None
         knowledge = gateway.knowledge
         await asyncio.to_thread(knowledge.record, [outcome])
         gateway.metrics.feedback.inc()

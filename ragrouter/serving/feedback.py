@@ -27,7 +27,7 @@ from numbers import Real
 from pathlib import Path
 from typing import BinaryIO, Protocol, Sequence
 
-from ragrouter.errors import RAGRouterError
+from ragrouter.errors import RAGRouterError, shown
 
 logger = logging.getLogger(__name__)
 
@@ -54,9 +54,9 @@ class Outcome:
         for name in ("strong_quality", "weak_quality"):
             object.__setattr__(self, name, _quality(name, getattr(self, name)))
         if self.observed not in OBSERVED:
-            raise ValueError(f"observed: must be one of {', '.join(OBSERVED)}, got {_short(self.observed)}")
+            raise ValueError(f"observed: must be one of {', '.join(OBSERVED)}, got {shown(self.observed)}")
         if isinstance(self.created_at, bool) or not isinstance(self.created_at, Real) or not math.isfinite(self.created_at):
-            raise ValueError(f"created_at: must be unix seconds (a finite number), got {_short(self.created_at)}")
+            raise ValueError(f"created_at: must be unix seconds (a finite number), got {shown(self.created_at)}")
         object.__setattr__(self, "created_at", float(self.created_at))
 
     @property
@@ -114,7 +114,7 @@ def outcome_from_feedback(
         if model is None:
             raise ValueError("model: needed with quality ('strong' or 'weak': whose quality it is)")
         if model not in MODELS:
-            raise ValueError(f"model: must be 'strong' or 'weak' (with its quality), got {_short(model)}")
+            raise ValueError(f"model: must be 'strong' or 'weak' (with its quality), got {shown(model)}")
         if quality is None:
             raise ValueError(f"quality: needed with model {model!r}")
         if quality_means is None:
@@ -126,7 +126,7 @@ def outcome_from_feedback(
         qualities = {model: _quality("quality", quality), other: _quality(f"quality_means.{other}", quality_means.get(other))}
         return Outcome(prompt, qualities["strong"], qualities["weak"], str(model), created_at)
     if winner not in JUDGED_QUALITIES:
-        raise ValueError(f"winner: must be one of {', '.join(JUDGED_QUALITIES)}, got {_short(winner)}")
+        raise ValueError(f"winner: must be one of {', '.join(JUDGED_QUALITIES)}, got {shown(winner)}")
     strong, weak = JUDGED_QUALITIES[str(winner)]
     return Outcome(prompt, strong, weak, "judge", created_at)
 
@@ -176,7 +176,7 @@ class JsonlFeedbackStore:
 
     def read_since(self, cursor: int) -> tuple[list[Outcome], int]:
         if isinstance(cursor, bool) or not isinstance(cursor, int) or cursor < 0:
-            raise ValueError(f"cursor: must be a byte offset >= 0, got {_short(cursor)}")
+            raise ValueError(f"cursor: must be a byte offset >= 0, got {shown(cursor)}")
         with open(self.path, "rb") as log:
             size = log.seek(0, os.SEEK_END)
             if cursor > size:
@@ -263,7 +263,7 @@ class PostgresFeedbackStore:
         from psycopg import sql
 
         if isinstance(cursor, bool) or not isinstance(cursor, int) or cursor < 0:
-            raise ValueError(f"cursor: must be an id >= 0, got {_short(cursor)}")
+            raise ValueError(f"cursor: must be an id >= 0, got {shown(cursor)}")
         query = sql.SQL("SELECT id, prompt, strong_quality, weak_quality, observed, created_at FROM {} WHERE id > %s ORDER BY id").format(self._name)
         with self._lock:
             rows = self._connection.execute(query, [cursor]).fetchall()
@@ -312,16 +312,11 @@ def _log_line(outcome: Outcome) -> bytes:
 
 def _check_prompt(prompt: object) -> None:
     if not isinstance(prompt, str) or not prompt.strip():
-        raise ValueError(f"prompt: must be a non-empty string, got {_short(prompt)}")
+        raise ValueError(f"prompt: must be a non-empty string, got {shown(prompt)}")
 
 
 def _quality(name: str, value: object) -> float:
     """A quality as a float: a number or boolean in [0, 1]."""
     if isinstance(value, Real) and 0.0 <= float(value) <= 1.0:
         return float(value)
-    raise ValueError(f"{name}: must be a number in [0, 1], got {_short(value)}")
-
-
-def _short(value: object, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    raise ValueError(f"{name}: must be a number in [0, 1], got {shown(value)}")
