@@ -54,6 +54,27 @@ def test_a_batch_never_exceeds_max_size_and_one_lone_request_waits_at_most_max_w
     assert alone < 0.5
 
 
+def test_without_a_wait_what_queues_while_a_batch_is_scored_is_the_next_batch():
+    batches: list[int] = []
+
+    def slow(prompts: list[str]) -> np.ndarray:
+        time.sleep(0.2)
+        return _lengths(prompts)
+
+    async def main() -> None:
+        batcher = MicroBatcher(slow, BatchingConfig(max_size=32, max_wait_ms=0), on_batch=batches.append)
+        batcher.start()
+        try:
+            first = asyncio.create_task(batcher.score(["first"]))
+            await asyncio.sleep(0.05)  # `first` is being scored alone: nothing waited for company
+            await asyncio.gather(first, *(batcher.score([f"q{i}"]) for i in range(10)))
+        finally:
+            await batcher.stop()
+
+    asyncio.run(main())
+    assert batches == [1, 10]
+
+
 def test_a_request_that_gave_up_before_its_batch_started_is_not_scored():
     scored: list[str] = []
     release = threading.Event()

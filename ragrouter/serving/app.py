@@ -79,6 +79,50 @@ class _BodyTooLarge(Exception):
     pass
 
 
+class Guard:
+    """The bearer token on every endpoint but `/health`; each answer counted by endpoint and
+    status (unknown paths are not: no label explosion); what a handler raises answered in
+    OpenAI's error shape. Plain ASGI: it adds no task or body copy to a request."""
+
+    def __init__(self, app: ASGIApp, gateway: Gateway, endpoints: set[str]):
+        self.app, self.gateway, self.endpoints = app, gateway, endpoints
+        token = gateway.token
+        self.expected = None if token is None else f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        status: int | None = None
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        endpoint = scope["path"]
+        if self.expected is not None and endpoint != "/health" and not hmac.compare_digest(dict(scope["headers"]).get(b"authorization", b""), self.expected):
+            await error_response(401, "missing or wrong bearer token", kind="authentication_error")(scope, receive, sending)
+        else:
+            try:
+                await self.app(scope, receive, sending)
+            except Exception as error:
+                if status is not None:  # a streamed answer broke after it started: nothing more can be sent
+                    logger.exception("error while streaming %s", endpoint)
+                else:
+                    await self._error(error, endpoint)(scope, receive, sending)
+        if endpoint in self.endpoints and status is not None:
+            self.gateway.metrics.requests.labels(endpoint=endpoint, status=str(status)).inc()
+
+    def _error(self, error: Exception, endpoint: str) -> Response:
+        if isinstance(error, _BodyTooLarge):
+            return error_response(413, f"request body over {self.gateway.config.limits.max_body_bytes} bytes")
+        if isinstance(error, RequestError):
+            return error_response(error.status, error.message, error.param)
+        logger.error("unexpected error on %s", endpoint, exc_info=error)
+        return error_response(500, "internal error; the gateway's log has the details", kind="server_error")
+
+
 class Gateway:
     """The state one gateway process serves from; the router is only touched on its thread."""
 
@@ -235,31 +279,6 @@ def create_app(config: GatewayConfig) -> FastAPI:
 
     app = FastAPI(title="RAGRouter gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next: Any) -> Response:
-        endpoint = request.url.path
-        authorized = gateway.token is None or endpoint == "/health" or hmac.compare_digest(
-            request.headers.get("authorization", "").encode(), f"Bearer {gateway.token}".encode()
-        )
-        if authorized:
-            response = await _answer(request, call_next)
-        else:
-            response = error_response(401, "missing or wrong bearer token", kind="authentication_error")
-        if endpoint in KNOWN_ENDPOINTS:  # unknown paths are not counted (no label explosion)
-            gateway.metrics.requests.labels(endpoint=endpoint, status=str(response.status_code)).inc()
-        return response
-
-    async def _answer(request: Request, call_next: Any) -> Response:
-        try:
-            return await call_next(request)
-        except _BodyTooLarge:
-            return error_response(413, f"request body over {config.limits.max_body_bytes} bytes")
-        except RequestError as error:
-            return error_response(error.status, error.message, error.param)
-        except Exception:
-            logger.exception("unexpected error on %s", request.url.path)
-            return error_response(500, "internal error; the gateway's log has the details", kind="server_error")
-
     @app.get("/health")
     async def health() -> dict[str, Any]:
         model = gateway.model
@@ -328,7 +347,7 @@ def create_app(config: GatewayConfig) -> FastAPI:
         gateway.metrics.feedback.inc()
         return {"accepted": 1, "learns": knowledge.learns}
 
-    KNOWN_ENDPOINTS = {route.path for route in app.routes}
+    app.add_middleware(Guard, gateway=gateway, endpoints={route.path for route in app.routes})
     app.add_middleware(BodyLimit, max_bytes=config.limits.max_body_bytes)  # outermost: before anything reads the body
     return app
 

@@ -1,8 +1,8 @@
 """Micro-batching: concurrent requests are scored together on the one thread that owns the router.
 
 Scoring one prompt at a time leaves most of the encoder's batched throughput unused; the
-batcher takes the first waiting request, gathers whatever else arrives within `max_wait_ms`
-(up to `max_size` prompts) and scores them as one batch. The router thread also runs the
+batcher takes the first waiting request and whatever else is queued behind it (for at most
+`max_wait_ms` more; by default none), up to `max_size` prompts, and scores them as one batch. The router thread also runs the
 work that changes the router (knowledge-base syncs, version swaps), so scoring never sees a
 router half-changed. A request that gave up (its time budget spent) before its batch
 started is dropped from the batch, not computed.

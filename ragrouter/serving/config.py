@@ -94,11 +94,13 @@ class LimitsConfig(TypedConfig):
 
 @dataclass
 class BatchingConfig(TypedConfig):
-    """Concurrent requests are scored together: up to `max_size` prompts, waiting at most
-    `max_wait_ms` for more once the first has arrived."""
+    """Concurrent requests are scored together, up to `max_size` prompts a batch. With
+    `max_wait_ms` 0 nothing waits: what queued while the router scored the last batch is the
+    next one, so a lone request is scored at once and load forms its own batches. A wait
+    above 0 holds each batch open that long for more (fuller batches, at that cost in latency)."""
 
     max_size: int = 32
-    max_wait_ms: float = 2.0
+    max_wait_ms: float = 0.0
 
 
 @dataclass
