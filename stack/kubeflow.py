@@ -18,11 +18,14 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from zenml.client import Client
 from zenml.enums import StackComponentType
 
 STACK_NAME = "ragrouter-kubeflow"
+# what a compiled spec names as its snapshot: ZenML creates the real one when it submits
+PLACEHOLDER_SNAPSHOT_ID = UUID(int=0)
 
 
 @dataclass
@@ -70,18 +73,18 @@ def compile_kfp_spec(pipeline: Any, config_path: str, out: Path) -> Path:
     snapshot, _, _ = configured._compile(config_path=config_path)
 
     @dsl.pipeline(name=snapshot.pipeline_configuration.name.replace("_", "-"))
-    def kfp_pipeline() -> None:
+    def kfp_pipeline():  # no annotations: kfp reads them as artifact types (this module defers them)
         tasks: dict[str, Any] = {}
         for step_name, step in snapshot.step_configurations.items():
             docker = step.config.docker_settings
             image = docker.parent_image or "zenmldocker/zenml"
 
             @dsl.container_component
-            def component() -> dsl.ContainerSpec:
+            def component():
                 return dsl.ContainerSpec(
                     image=image,
                     command=StepEntrypointConfiguration.get_entrypoint_command(),
-                    args=StepEntrypointConfiguration.get_entrypoint_arguments(step_name=step_name, snapshot_id="<snapshot>"),
+                    args=StepEntrypointConfiguration.get_entrypoint_arguments(step_name=step_name, snapshot_id=PLACEHOLDER_SNAPSHOT_ID),
                 )
 
             component.component_spec.name = step_name
