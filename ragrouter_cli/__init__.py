@@ -6,6 +6,7 @@
     ragrouter data [--mode ...]                                    the RouteLLM data into data/routellm
     ragrouter serve --strong-url ... --weak-url ...                the routing gateway (docs/gateway.md)
     ragrouter feedback export --store URL --out feedback.parquet   the gateway's feedback as a training source
+    ragrouter schedule create --cron "0 3 * * *" -c CONFIG         retraining on a schedule (list, delete <id>)
 
 Bad input (a config key, a data row) stops with a message naming the file, key or row
 (exit code 2), never a traceback.
@@ -21,7 +22,7 @@ from typing import Any
 import yaml
 
 from ragrouter.errors import RAGRouterError
-from ragrouter_cli import serve
+from ragrouter_cli import schedule, serve
 from ragrouter_cli.yaml_file import read_mapping
 
 PIPELINES = {"training": "training_pipeline", "benchmark": "benchmark_pipeline", "ablation": "ablation_pipeline"}
@@ -113,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     export_parser.add_argument("--store", required=True, help="the gateway's feedback.store: a JSONL file or a postgresql:// URL")
     export_parser.add_argument("--out", required=True, help="a .jsonl or .parquet file, read by a `table` source")
     export_parser.set_defaults(handler=export_feedback)
+    schedule_parser = verbs.add_parser("schedule", help="retraining on a schedule: ZenML's, or a crontab entry on the local stack")
+    schedule.add_arguments(schedule_parser, PIPELINES, checked_config)
     args = parser.parse_args(argv)
     try:
         return args.handler(args)

@@ -46,6 +46,15 @@ def _torch_threads_restored():
 
 
 @pytest.fixture(scope="session")
+def mlflow_postgres_server(tmp_path_factory: pytest.TempPathFactory):
+    """One MLflow server on a PostgreSQL database of its own for the session (dropped after)."""
+    from mlflow_postgres import mlflow_on_postgres
+
+    with mlflow_on_postgres(tmp_path_factory.mktemp("mlflow-postgres")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
 def state_dir() -> Path:
     return _STATE
 

@@ -1,6 +1,9 @@
-"""Registration and promotion against a real MLflow sqlite store and registry."""
+"""Registration and promotion against real MLflow stores: the session's sqlite store, and an
+MLflow server on PostgreSQL (infra/mlflow_server.sh). The registry tests run against both."""
 
 from __future__ import annotations
+
+import os
 
 import mlflow
 import numpy as np
@@ -21,6 +24,22 @@ from ragrouter.registry.tracking import configure_tracking, use_experiment
 from ragrouter.routers import build_router
 
 PROMPTS = ["What is 2+2?", "Prove Fermat's last theorem.", "Name a colour."]
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql-server"])
+def tracking_store(request):
+    """MLFLOW_TRACKING_URI for this module's tests: the sqlite store, then the server on PostgreSQL."""
+    if request.param == "sqlite":
+        yield os.environ["MLFLOW_TRACKING_URI"]
+        return
+    server = request.getfixturevalue("mlflow_postgres_server")
+    previous = os.environ["MLFLOW_TRACKING_URI"]
+    os.environ["MLFLOW_TRACKING_URI"] = server.uri
+    try:
+        yield server.uri
+    finally:
+        os.environ["MLFLOW_TRACKING_URI"] = previous
+        configure_tracking()
 
 
 def _register(model_name: str, seed: int, apgr: float, split: str = "s1") -> str:
@@ -46,7 +65,7 @@ def _alias(model_name: str, alias: str) -> str:
     return str(MlflowClient().get_model_version_by_alias(model_name, alias).version)
 
 
-def test_champion_moves_only_to_a_version_at_least_as_good():
+def test_champion_moves_only_to_a_version_at_least_as_good(tracking_store):
     name = "promotion-both-ways"
     v1 = _register(name, 1, 0.60)
     assert _promote(name, v1, 0.60)[0].alias == CHAMPION
@@ -60,7 +79,7 @@ def test_champion_moves_only_to_a_version_at_least_as_good():
     assert MlflowClient().get_model_version(name, v2).tags["promotion"].startswith("P1.APGR 0.5500 <")
 
 
-def test_a_version_missing_from_the_store_fails_clearly_and_moves_no_alias(tmp_path):
+def test_a_version_missing_from_the_store_fails_clearly_and_moves_no_alias(tracking_store):
     name = "promotion-missing-version"
     v1 = _register(name, 1, 0.60)
     _promote(name, v1, 0.60)
@@ -72,7 +91,7 @@ def test_a_version_missing_from_the_store_fails_clearly_and_moves_no_alias(tmp_p
         _promote("never-registered", "1", 0.90)
 
 
-def test_a_champion_from_another_split_is_re_evaluated_on_this_one():
+def test_a_champion_from_another_split_is_re_evaluated_on_this_one(tracking_store):
     name = "promotion-other-split"
     v1 = _register(name, 1, 0.70, split="old")
     _promote(name, v1, 0.70, split="old")
@@ -82,7 +101,7 @@ def test_a_champion_from_another_split_is_re_evaluated_on_this_one():
     assert "re-evaluated" in decision.reason
 
 
-def test_registered_pyfunc_routes_prompts_like_the_bundle_in_memory():
+def test_registered_pyfunc_routes_prompts_like_the_bundle_in_memory(tracking_store):
     name = "pyfunc-roundtrip"
     version = _register(name, 4, 0.5)
     model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
@@ -94,7 +113,7 @@ def test_registered_pyfunc_routes_prompts_like_the_bundle_in_memory():
     assert load_bundle(name, version).router.config.seed == 4
 
 
-def test_registration_is_undone_when_tagging_fails(monkeypatch):
+def test_registration_is_undone_when_tagging_fails(tracking_store, monkeypatch):
     name = "half-registered"
     configure_tracking()
 

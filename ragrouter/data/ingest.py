@@ -83,6 +83,10 @@ def read_source(cfg: SourceConfig) -> pd.DataFrame:
     for file, group in _source_files(cfg):
         table, rows = _read_table(file)
         frames.append(_to_records(cfg, file, table, rows, group))
+    if not frames:  # an outcome folder nothing has been dropped in yet
+        logger.warning("source %s: no %s files in %s yet", cfg.name, "/".join(TABLE_FORMATS), cfg.path)
+        numeric = {"strong_quality": np.float64, "weak_quality": np.float64, "origin_row": np.int64}
+        return pd.DataFrame({column: pd.Series(dtype=numeric.get(column, object)) for column in RECORD_COLUMNS})
     return pd.concat(frames, ignore_index=True)
 
 
@@ -137,6 +141,11 @@ def _sample(frame: pd.DataFrame, fraction: float, counts: SourceCounts) -> pd.Da
 
 def _source_files(cfg: SourceConfig) -> list[tuple[str, str | None]]:
     """The files of a source, each with the group its kind implies (None: from the config)."""
+    if cfg.kind == "folder":
+        if not Path(cfg.path).is_dir():
+            raise DataValidationError([(cfg.path, None, None, "folder not found")])
+        names = sorted(p.name for p in Path(cfg.path).iterdir() if p.suffix.lower() in TABLE_FORMATS and p.is_file())
+        return [(os.path.join(cfg.path, n), None) for n in names]
     if cfg.kind != "routellm_mmlu":
         return [(cfg.path, None)]
     directory = Path(cfg.path)

@@ -14,8 +14,9 @@ from typing import Literal
 from ragrouter.data.records import LABEL_KINDS
 from ragrouter.typed_config import TypedConfig
 
-SourceKind = Literal["routellm_mmlu", "routellm_gsm8k", "table"]
-SOURCE_KINDS: tuple[str, ...] = ("routellm_mmlu", "routellm_gsm8k", "table")
+SourceKind = Literal["routellm_mmlu", "routellm_gsm8k", "table", "folder"]
+SOURCE_KINDS: tuple[str, ...] = ("routellm_mmlu", "routellm_gsm8k", "table", "folder")
+TABLE_KINDS: tuple[str, ...] = ("table", "folder")  # the user's own columns
 ROUTELLM_STRONG = "gpt-4-1106-preview"
 ROUTELLM_WEAK = "mistralai/Mixtral-8x7B-Instruct-v0.1"
 CONFLICT_POLICIES: tuple[str, ...] = ("keep", "drop")
@@ -28,8 +29,11 @@ class SourceConfig(TypedConfig):
     Fields:
         name: the `source` value of its records (e.g. "mmlu"); also the default `group`.
         kind: "routellm_mmlu" (a directory; every `mmlu_<subject>.csv` in it, subject =
-            group), "routellm_gsm8k" (one CSV file) or "table" (a CSV, JSONL or Parquet file,
-            format from the suffix).
+            group), "routellm_gsm8k" (one CSV file), "table" (a CSV, JSONL or Parquet file,
+            format from the suffix) or "folder" (every *.csv, *.jsonl and *.parquet file in a
+            directory, read as tables with the same columns: new outcome files dropped there,
+            such as exported gateway feedback, are read by the next run; an empty folder gives
+            no records).
         path: the directory or file, as given (kept verbatim in `origin_file`).
         prompt_column: column holding the prompt text.
         strong_column / weak_column: the strong and weak model's quality columns (booleans or
@@ -62,10 +66,10 @@ class SourceConfig(TypedConfig):
         _check_choice("conflicting_duplicates", self.conflicting_duplicates, CONFLICT_POLICIES)
         if not self.name:
             raise ValueError("source 'name' must not be empty")
-        if self.kind == "table":
+        if self.kind in TABLE_KINDS:
             if not self.strong_column or not self.weak_column:
                 raise ValueError(
-                    f"source {self.name!r}: a 'table' source needs strong_column and weak_column"
+                    f"source {self.name!r}: a {self.kind!r} source needs strong_column and weak_column"
                 )
         else:
             self.strong_column = self.strong_column or ROUTELLM_STRONG
@@ -80,7 +84,7 @@ class SourceConfig(TypedConfig):
         """The contamination list to apply: the configured one, or RouteLLM's default."""
         if self.contaminated_path is not None:
             return Path(self.contaminated_path)
-        if self.kind == "table":
+        if self.kind in TABLE_KINDS:
             return None
         data_dir = Path(self.path) if self.kind == "routellm_mmlu" else Path(self.path).parent
         return data_dir / "contaminated_prompts.jsonl"

@@ -1,0 +1,7 @@
+"""`python -m ragrouter_cli`: the `ragrouter` command without its console script (a scheduled run, a worktree)."""
+
+import sys
+
+from ragrouter_cli import main
+
+sys.exit(main())
