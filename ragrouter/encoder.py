@@ -51,7 +51,10 @@ class EncoderConfig(TypedConfig):
         max_tokens: tokens read per prompt, special tokens included.
         keep: which end of a longer prompt is read: "tail" (the question, after any
             preamble or examples) or "head".
-        batch_size: prompts per forward pass.
+        batch_size: prompts per forward pass, at most.
+        max_padding: a prompt shares a forward pass only with prompts at most this many
+            times its length (each is padded to the longest): a batch of mixed lengths, as a
+            gateway's concurrent requests are, splits into passes of similar lengths.
         dtype: what the transformer computes in: auto, bfloat16, float32 or qint8.
     """
 
@@ -59,6 +62,7 @@ class EncoderConfig(TypedConfig):
     max_tokens: int = 256
     keep: Literal["tail", "head"] = "tail"
     batch_size: int = 32
+    max_padding: float = 2.0
     dtype: Literal["auto", "bfloat16", "float32", "qint8"] = AUTO
 
     def __post_init__(self) -> None:
@@ -66,6 +70,8 @@ class EncoderConfig(TypedConfig):
             raise ValueError(f"max_tokens must be at least 8, got {self.max_tokens}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.max_padding < 1:
+            raise ValueError(f"max_padding must be at least 1, got {self.max_padding}")
 
     @property
     def computed_dtype(self) -> str:
@@ -133,16 +139,15 @@ class Encoder:
         import torch
 
         n, size = len(tokenized.ids), 1 if self.config.dtype == "qint8" else self.config.batch_size
+        batches = length_batches([len(ids) for ids in tokenized.ids], size, self.config.max_padding)
         pooled = np.zeros((n, self.dimension), dtype=np.float32)
         kept: list[np.ndarray] = [np.zeros((0, self.dimension), np.float32)] * n
         forward = token_states_function(self.config.name, self.config.computed_dtype)
         pad = self.tokenizer.pad_token_id or 0
-        order = np.argsort([-len(ids) for ids in tokenized.ids], kind="stable")  # similar lengths batch tightly
         with torch.inference_mode():
-            for start in tqdm(range(0, n, size), desc="encoding", disable=not progress):
+            for rows in tqdm(batches, desc="encoding", disable=not progress):
                 if on_batch is not None:
                     on_batch()
-                rows = order[start : start + size]
                 lengths = [len(tokenized.ids[r]) for r in rows]
                 ids = torch.full((len(rows), max(lengths)), pad, dtype=torch.long)
                 mask = torch.zeros_like(ids)
@@ -161,6 +166,21 @@ class Encoder:
     def embed(self, prompts: Sequence[str], progress: bool = False) -> np.ndarray:
         """Sentence vectors (n, d), L2-normalised, so inner product = cosine similarity."""
         return self.encode(self.tokenize(prompts), states=False, progress=progress).pooled
+
+
+def length_batches(lengths: Sequence[int], size: int, max_padding: float) -> list[np.ndarray]:
+    """Row numbers in forward passes, longest prompts first: at most `size` a pass, and each
+    prompt in a pass at least 1/`max_padding` of its longest (a pass costs the longest
+    prompt's length for every prompt in it)."""
+    order = np.argsort([-n for n in lengths], kind="stable")
+    batches, start = [], 0
+    while start < len(order):
+        end, longest = start + 1, lengths[order[start]]
+        while end < len(order) and end - start < size and lengths[order[end]] * max_padding >= longest:
+            end += 1
+        batches.append(order[start:end])
+        start = end
+    return batches
 
 
 def resolve_encoder_path(name: str) -> str:

@@ -54,6 +54,29 @@ def mlflow_postgres_server(tmp_path_factory: pytest.TempPathFactory):
         yield server
 
 
+@pytest.fixture
+def postgres_database():
+    """The URL of a fresh database of its own on the local PostgreSQL server, dropped afterwards."""
+    import secrets
+
+    import psycopg
+    from psycopg import sql
+
+    server = "postgresql://postgres@127.0.0.1:5432"
+    try:
+        admin = psycopg.connect(f"{server}/postgres", autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError:
+        pytest.skip(f"no PostgreSQL server at {server}")
+    name = f"ragrouter_test_{os.getpid()}_{secrets.token_hex(4)}"
+    with admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield f"{server}/{name}"
+    finally:
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
 @pytest.fixture(scope="session")
 def state_dir() -> Path:
     return _STATE

@@ -4,7 +4,6 @@ shared by processes, a PostgreSQL table shared by replicas), read back by a trai
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 import sys
 import threading
@@ -25,7 +24,6 @@ from ragrouter.serving.feedback import (
 )
 
 MEANS = {"strong": 0.8, "weak": 0.6}
-SERVER = "postgresql://postgres@127.0.0.1:5432"
 
 
 def _outcome(prompt: str, strong: float = 1.0, weak: float = 0.0, at: float = 1.0) -> Outcome:
@@ -150,36 +148,8 @@ def test_a_jsonl_log_is_a_table_source_for_the_next_training_run(tmp_path):
     assert frame["origin_row"].tolist() == [1, 2, 3]
 
 
-def _server_reachable() -> bool:
-    import psycopg
-
-    try:
-        psycopg.connect(f"{SERVER}/postgres", connect_timeout=3).close()
-    except psycopg.OperationalError:
-        return False
-    return True
-
-
-@pytest.fixture
-def database() -> str:
-    """A fresh database of its own on the local PostgreSQL server, dropped afterwards."""
-    import psycopg
-    from psycopg import sql
-
-    if not _server_reachable():
-        pytest.skip(f"no PostgreSQL server at {SERVER}")
-    name = f"ragrouter_test_{os.getpid()}_{secrets.token_hex(4)}"
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield f"{SERVER}/{name}"
-    finally:
-        with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-def test_two_postgres_stores_see_each_others_appends_and_export_a_training_log(database, tmp_path):
-    one, other = PostgresFeedbackStore(database), open_feedback_store(database)
+def test_two_postgres_stores_see_each_others_appends_and_export_a_training_log(postgres_database, tmp_path):
+    one, other = PostgresFeedbackStore(postgres_database), open_feedback_store(postgres_database)
     try:
         assert isinstance(other, PostgresFeedbackStore) and other.read_since(0) == ([], 0)
         first = [_outcome("what is 2+2?", at=1.5), _outcome("prove it\nline two — ü", 0.5, 0.5, at=2.25)]
@@ -189,7 +159,7 @@ def test_two_postgres_stores_see_each_others_appends_and_export_a_training_log(d
         other.append([_outcome("third", 0.0, 1.0, at=3.0)])
         assert one.read_since(cursor) == ([_outcome("third", 0.0, 1.0, at=3.0)], 3)
         assert one.read_since(3) == ([], 3)
-        again = PostgresFeedbackStore(database)  # the table exists already: nothing lost
+        again = PostgresFeedbackStore(postgres_database)  # the table exists already: nothing lost
         assert again.read_since(0)[0] == [*first, _outcome("third", 0.0, 1.0, at=3.0)]
         again.close()
         for name in ("feedback.jsonl", "feedback.parquet"):
@@ -205,13 +175,13 @@ def test_two_postgres_stores_see_each_others_appends_and_export_a_training_log(d
         other.close()
 
 
-def test_a_postgres_reader_never_skips_an_append_that_commits_late(database):
+def test_a_postgres_reader_never_skips_an_append_that_commits_late(postgres_database):
     """An append waits for any insert in flight (here a raw transaction's, left open) to
     commit, so no reader can see a higher id first and skip the lower one for good."""
     import psycopg
 
-    store, reader = PostgresFeedbackStore(database), PostgresFeedbackStore(database)
-    in_flight = psycopg.connect(database)
+    store, reader = PostgresFeedbackStore(postgres_database), PostgresFeedbackStore(postgres_database)
+    in_flight = psycopg.connect(postgres_database)
     try:
         in_flight.execute("INSERT INTO ragrouter_feedback (created_at, prompt, strong_quality, weak_quality, observed) VALUES (1, 'early', 1, 0, 'both')")
         later = threading.Thread(target=store.append, args=([_outcome("late", at=2.0)],))

@@ -313,6 +313,40 @@ def test_feedback_reaches_every_gateway_process_and_survives_a_restart(served):
     assert len(logged) == 3 and logged[0]["prompt"] == prompt
 
 
+def test_replicas_share_feedback_through_postgresql_and_a_restarted_one_loses_none(served, postgres_database):
+    """Two gateway processes on one PostgreSQL store, as replicas on two hosts would run."""
+    prompt = "Which rune opens the vault of the hypothetical kingdom of Qelmara?"
+    config = {**yaml.safe_load((served.state / "gateway.yaml").read_text()), "feedback": {"store": postgres_database, "sync_interval_s": 0.3}}
+    one, one_url = _start_gateway(served.state, "replica-one", config)
+    try:
+        size = _metric(one_url, "ragrouter_knowledge_base_size")
+        two, two_url = _start_gateway(served.state, "replica-two", config)
+        try:
+            _, before = _post(f"{two_url}/route", {"prompt": prompt, "threshold": 0.5})
+            for _ in range(2):
+                status, answer = _post(f"{one_url}/feedback", {"prompt": prompt, "strong_quality": 1, "weak_quality": 0})
+                assert status == 200 and answer["learns"] is True
+            status, _ = _post(f"{two_url}/feedback", {"prompt": prompt, "model": "strong", "quality": 1.0})
+            assert status == 200
+            time.sleep(1.0)  # > sync_interval_s
+            for url in (one_url, two_url):
+                assert _metric(url, "ragrouter_knowledge_base_size") == size + 3
+            _, after = _post(f"{two_url}/route", {"prompt": prompt, "threshold": 0.5})
+            assert after["results"][0]["p_strong"] > before["results"][0]["p_strong"]
+        finally:
+            two.terminate()
+            two.wait(timeout=30)
+        restarted, restarted_url = _start_gateway(served.state, "replica-two-again", config)
+        try:
+            assert _metric(restarted_url, "ragrouter_knowledge_base_size") == size + 3
+        finally:
+            restarted.terminate()
+            restarted.wait(timeout=30)
+    finally:
+        one.terminate()
+        one.wait(timeout=30)
+
+
 def test_a_moved_alias_is_served_and_a_broken_version_is_not(served):
     """Runs last: it changes the served version."""
     client = mlflow.MlflowClient()

@@ -19,7 +19,7 @@ from ragrouter.data.ingest import ingest_sources
 from ragrouter.data.sources import SourceConfig
 from ragrouter.evaluation.metrics import summarize
 from ragrouter.config import _merged
-from ragrouter.encoder import Encoder, EncoderConfig, load_encoder, resolve_encoder_path, traced_token_states
+from ragrouter.encoder import Encoder, EncoderConfig, length_batches, load_encoder, resolve_encoder_path, traced_token_states
 from ragrouter.features.neighbours import MEAN_GAIN_COLUMN, feature_count, neighbour_features
 from ragrouter.features.query_features import RAGGED, FeatureConfig, QueryFeatures, ServingThreads, extract_features
 from ragrouter.features.syntax import ParseConfig, align_to_tokens, dep_vocabulary, parse_graphs, pos_vocabulary
@@ -281,12 +281,26 @@ def test_the_int8_encoder_quantizes_its_linear_layers_and_stays_near_float32(mml
     np.testing.assert_array_equal(alone, int8[:6])
 
 
+def test_forward_passes_hold_prompts_of_similar_lengths_and_encode_as_one_pass_would(mmlu_slice):
+    lengths = [200, 12, 190, 101, 99, 50, 49, 8, 7, 6]
+    batches = length_batches(lengths, size=3, max_padding=2.0)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(len(lengths)))
+    for rows in batches:
+        assert len(rows) <= 3 and max(lengths[r] for r in rows) <= 2.0 * min(lengths[r] for r in rows)
+    assert [sorted(lengths[r] for r in rows) for rows in batches] == [[101, 190, 200], [50, 99], [49], [7, 8, 12], [6]]
+    prompts = mmlu_slice[0][:12]  # of mixed lengths: several passes
+    split = Encoder(EncoderConfig(max_tokens=128, batch_size=32)).embed(prompts)
+    whole = Encoder(EncoderConfig(max_tokens=128, batch_size=32, max_padding=1000.0)).embed(prompts)
+    np.testing.assert_allclose(split, whole, atol=1e-5)
+
+
 def test_the_encoder_calls_back_before_each_batch_so_a_server_can_take_its_cores_back(mmlu_slice):
     prompts = mmlu_slice[0][:10]
     calls = []
     encoder = Encoder(EncoderConfig(max_tokens=128, batch_size=4))
-    encoder.encode(encoder.tokenize(prompts), on_batch=lambda: calls.append(torch.get_num_threads()))
-    assert len(calls) == 3
+    tokenized = encoder.tokenize(prompts)
+    encoder.encode(tokenized, on_batch=lambda: calls.append(torch.get_num_threads()))
+    assert len(calls) == len(length_batches([len(ids) for ids in tokenized.ids], 4, 2.0)) >= 3
     ServingThreads(parsing=1, parsed=2).set("parsing")
     assert torch.get_num_threads() == 1
     ServingThreads(parsing=1, parsed=2).set("parsed")
