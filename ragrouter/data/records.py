@@ -31,6 +31,7 @@ _ANSI_ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 # Unicode categories a reader cannot see: controls, format characters (zero-width, bidi
 # overrides, BOM) and surrogates; whitespace is kept as a separator.
 _INVISIBLE = frozenset({"Cc", "Cf", "Cs"})
+_ASCII_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1b\x7f]")  # Cc but whitespace (\t-\r, \x1c-\x1f)
 
 
 def record_id(source: str, prompt: str) -> str:
@@ -46,7 +47,10 @@ def prompt_key(prompt: str) -> str:
     Two prompts with the same key are the same question (duplicates at ingestion, one fold in
     the splits); an empty key is a prompt with nothing visible in it.
     """
-    text = unicodedata.normalize("NFKC", _ANSI_ESCAPE.sub("", prompt))
+    text = _ANSI_ESCAPE.sub("", prompt)
+    if text.isascii():  # most prompts: NFKC changes nothing, only controls are invisible
+        return " ".join(_ASCII_CONTROLS.sub("", text).split())
+    text = unicodedata.normalize("NFKC", text)
     visible = "".join(c for c in text if c.isspace() or unicodedata.category(c) not in _INVISIBLE)
     return " ".join(visible.split())
 
