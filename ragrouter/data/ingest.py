@@ -271,11 +271,44 @@ def _parse_jsonl(file: str, text: str) -> tuple[pd.DataFrame, list[int]]:
         if not isinstance(obj, dict):
             problems.append((file, number, None, f"expected a JSON object, got {shown(obj)}"))
             continue
+        invalid = [(file, number, key, why) for key, why in _surrogates(obj)]
+        if invalid:
+            problems += invalid
+            continue
         objects.append(obj)
         rows.append(number)
     if problems:
         raise DataValidationError(problems)
     return pd.DataFrame.from_records(objects), rows
+
+
+def _surrogates(obj: dict) -> list[tuple[str, str]]:
+    """(key, why) for each value of a JSON object holding a lone surrogate: JSON's \\ud800
+    escape makes one, and it is not valid Unicode (no UTF-8 for it, no Arrow string)."""
+    found = []
+    for key, value in obj.items():
+        for text in _strings(key, value):
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as err:
+                char = ord(text[err.start])
+                field = key.encode("utf-8", "backslashreplace").decode("utf-8")
+                found.append((field, f"not valid Unicode: lone surrogate U+{char:04X} at character {err.start + 1}"))
+                break
+    return found
+
+
+def _strings(*values: object) -> list[str]:
+    """Every string in nested JSON values (keys included)."""
+    out: list[str] = []
+    for value in values:
+        if isinstance(value, str):
+            out.append(value)
+        elif isinstance(value, list):
+            out += _strings(*value)
+        elif isinstance(value, dict):
+            out += _strings(*value.keys(), *value.values())
+    return out
 
 
 def _to_records(
@@ -360,18 +393,11 @@ def _convert(
 
 
 def _text(value: object) -> str | None:
-    """A text value; missing stays None so that validation reports it. Text that is not
-    valid Unicode (a lone surrogate, which JSON's \\ud800 escape can make) is an error."""
+    """A text value; missing stays None so that validation reports it."""
     if _is_missing(value):
         return None
     if not isinstance(value, str):
         raise TypeError("expected text")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as err:
-        raise ValueError(
-            f"not valid Unicode: lone surrogate U+{ord(value[err.start]):04X} at character {err.start + 1}"
-        ) from None
     return value
 
 
