@@ -55,7 +55,7 @@ def turn_table(questions: Table, judgements: Table, models: tuple[str, str]) -> 
                 score = scores.get((qid, model, turn))
                 if score is None:
                     problems.append((questions_file, line, "turns", f"no judgement of {model!r} for turn {turn} of question {qid}"))
-                quality[model] = math.nan if score is None else score / MAX_SCORE
+                quality[model] = math.nan if score is None else score / MAX_SCORE  # NaN: reported
             prompt = TURN_SEPARATOR.join(turns[:turn])
             out.append({"prompt": prompt, **quality, "category": category, "question_id": qid, "turn": turn})
             rows.append(line)
@@ -65,7 +65,8 @@ def turn_table(questions: Table, judgements: Table, models: tuple[str, str]) -> 
 
 
 def _scores(judgements: Table, models: tuple[str, str], problems: list[Problem]) -> dict[tuple[Any, str, int], float]:
-    """(question_id, model, turn) -> score for the two models; other models' lines are skipped."""
+    """(question_id, model, turn) -> score for the two models (NaN where the line's score is
+    unusable, and a problem names it); other models' lines are skipped."""
     file, frame, lines = judgements
     found = set(frame["model"].dropna().astype(str))
     absent = [m for m in models if m not in found]
@@ -82,10 +83,12 @@ def _scores(judgements: Table, models: tuple[str, str], problems: list[Problem])
         if key in scores:
             problems.append((file, line, None, f"a second judgement of {model!r}, question {qid}, turn {turn} (first on line {where[key]})"))
             continue
+        where[key] = line
         if not _is_number(score) or not 0 <= score <= MAX_SCORE:
             problems.append((file, line, "score", f"expected a grade from 0 to {MAX_SCORE:g} (-1: the judge gave none), got {shown(score)}"))
+            scores[key] = math.nan  # judged, unusably: reported here, not as missing
             continue
-        scores[key], where[key] = float(score), line
+        scores[key] = float(score)
     return scores
 
 
