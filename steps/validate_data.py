@@ -28,7 +28,7 @@ def validate_data(
         saved = save_artifact(report, name="validation_report")
         log_metadata({"validate_data": counts}, artifact_version_id=saved.id)
         ensure_valid(report)
-    ingested = get_step_context().inputs["records"].run_metadata.get("ingest_data", {})
+    ingested = get_step_context().inputs["records"][0].run_metadata.get("ingest_data", {})
     log_metadata(
         {"records": len(records), "by_source": records.counts_by_source(), "ingest_data": ingested, "validate_data": counts},
         artifact_name="validated_records", infer_artifact=True,
