@@ -19,7 +19,7 @@ import ragrouter_cli
 from pipelines import benchmark_pipeline
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-SLICE = {"mmlu": 0.02, "gsm8k": 0.1}  # about 280 + 130 prompts; MT-Bench whole (144 records)
+SLICE = {"mmlu": 0.01, "gsm8k": 0.05}  # about 140 + 65 prompts; MT-Bench whole (144 records)
 
 
 @pytest.fixture(autouse=True)
@@ -36,7 +36,7 @@ def p5_run(routellm_data: Path, tmp_path_factory: pytest.TempPathFactory):
         path = routellm_data / Path(source["path"]).relative_to("data/routellm")
         fraction = {"sample_fraction": SLICE[source["name"]]} if source["name"] in SLICE else {}
         sources.append({**source, "path": str(path), **fraction})
-    routers = {**config["routers"], "mf": {"dim": 16, "epochs": 5}, "ragrouter": {"k": 20, "training": {"epochs": 2}}}
+    routers = {**config["routers"], "mf": {"dim": 16, "epochs": 5}, "ragrouter": {"k": 20, "training": {"epochs": 1}}}
     reports = tmp_path_factory.mktemp("p5") / "reports"
     benchmark_pipeline(
         sources=sources,
