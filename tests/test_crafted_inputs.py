@@ -161,6 +161,9 @@ def test_an_integer_too_large_for_a_float_is_an_error(tmp_path: Path) -> None:
     path.write_text('{"prompt": "a", "strong": 1, "weak": 0}\n{"prompt": "b", "strong": 1' + "0" * 400 + ', "weak": 0}\n')
     (problem,) = _ingest_error(_source(path)).problems
     assert problem[:3] == (str(path), 2, "strong") and problem[3].startswith("integer too large for a float")
+    csv = _csv(tmp_path / "q.csv", "a,1,0\nb,1" + "0" * 400 + ",0\n")
+    (problem,) = _ingest_error(_source(csv)).problems
+    assert problem[:3] == (str(csv), 2, "strong") and problem[3].startswith("number too large for a float")
 
 
 def test_a_lone_surrogate_is_an_error(tmp_path: Path) -> None:

@@ -109,3 +109,15 @@ def test_a_folder_that_is_no_dataset_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(DataValidationError) as info:
         _read(str(tmp_path))
     assert info.value.problems == [(str(tmp_path), None, None, "neither a save_to_disk folder nor Parquet files")]
+
+
+def test_a_changed_shard_changes_the_fingerprint_of_a_glob(tmp_path: Path) -> None:
+    from ragrouter.data.fingerprint import fingerprint_sources
+
+    full = datasets.Dataset.from_dict(ROWS)
+    full.select(range(2)).to_parquet(str(tmp_path / "train-0.parquet"))
+    source = _source(str(tmp_path / "train-*.parquet")).to_dict()
+    before = fingerprint_sources([source])
+    assert fingerprint_sources([source]) == before
+    full.select(range(3)).to_parquet(str(tmp_path / "train-0.parquet"))
+    assert fingerprint_sources([source]) != before

@@ -424,7 +424,10 @@ def _quality(value: object) -> float:
         if text in _MISSING_TEXT:
             return math.nan
         if _NUMBER.fullmatch(text):
-            return float(text)
+            number = float(text)
+            if math.isinf(number):  # the pattern admits no "inf": the digits overflowed
+                raise ValueError("number too large for a float")
+            return number
     raise ValueError("expected a boolean (True/False) or a number")
 
 
