@@ -22,13 +22,12 @@ def validate_data(
     ingest step's counts (from the input artifact's metadata) and this step's.
     """
     report = validate_records(records, max_prompt_chars=max_prompt_chars, min_rows=min_rows)
-    counts = {"checked": report.n_rows, "rejected": report.rejected_rows, "problems": len(report.problems), "warnings": report.warnings}
     log_metadata({"validation_success": report.success, "problems": len(report.problems), "rows": report.n_rows})
-    if not report.success:
-        saved = save_artifact(report, name="validation_report")
-        log_metadata({"validate_data": counts}, artifact_version_id=saved.id)
+    if not report.success:  # its materializer's metadata count the rows it rejected
+        save_artifact(report, name="validation_report")
         ensure_valid(report)
     ingested = get_step_context().inputs["records"][0].run_metadata.get("ingest_data", {})
+    counts = {"checked": report.n_rows, "rejected": report.rejected_rows, "problems": len(report.problems), "warnings": report.warnings}
     log_metadata(
         {"records": len(records), "by_source": records.counts_by_source(), "ingest_data": ingested, "validate_data": counts},
         artifact_name="validated_records", infer_artifact=True,

@@ -152,4 +152,4 @@ def test_crafted_input_stops_the_cli_with_one_clear_message(case, tmp_path, caps
     assert run.status == ExecutionStatus.FAILED and "train_router" not in run.steps
     if rejected is not None:  # the failed report is kept, with the rows it rejected
         report = run.steps["validate_data"].outputs["validation_report"][0]
-        assert report.run_metadata["validate_data"]["rejected"] == rejected
+        assert (report.run_metadata["rejected"], report.run_metadata["success"]) == (rejected, False)
