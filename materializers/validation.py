@@ -26,4 +26,4 @@ class ValidationReportMaterializer(LocalDirectoryMaterializer):
         return self.write_visualization("validation.md", data.to_markdown(), VisualizationType.MARKDOWN)
 
     def extract_metadata(self, data: ValidationReport) -> dict[str, Any]:
-        return {"success": data.success, "rows": data.n_rows, "problems": len(data.problems)}
+        return {"success": data.success, "rows": data.n_rows, "problems": len(data.problems), "rejected": data.rejected_rows, "warnings": len(data.warnings)}

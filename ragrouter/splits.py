@@ -1,8 +1,11 @@
-"""Deterministic evaluation splits for the protocols of DESIGN.md (P1-P4 by default).
+"""Deterministic evaluation splits for the protocols of DESIGN.md (P1-P4 by default; P5,
+MMLU + GSM8K -> MT-Bench, where the run reads MT-Bench: configs/benchmark.yaml).
 
 A split table has one row per (protocol, fold, id, role) with role "train" or "test". Folds
 come from stable hashes, so the same data gives the same splits on any machine and in any
-row order, and their fingerprint tells whether two evaluations used the same split.
+row order, and their fingerprint tells whether two evaluations used the same split. Prompts
+that read the same after normalisation (`prompt_key`) share a fold, so a near-copy of a test
+prompt is never trained on.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from ragrouter.data.records import RoutingRecords, prompt_hash
+from ragrouter.data.records import RoutingRecords, prompt_hash, prompt_key
 from ragrouter.typed_config import TypedConfig
 
 ProtocolKind = Literal["kfold", "group_kfold", "transfer"]
@@ -27,14 +30,14 @@ class ProtocolConfig(TypedConfig):
 
     kfold: folds by stable hash of the prompt within `source`; group_kfold: whole groups
     (MMLU subjects) per fold, so no group is in both train and test; transfer: train on
-    `train_source`, test on `source`.
+    `train_source` (one source's name or a list of them), test on `source`.
     """
 
     name: str
     kind: ProtocolKind
     source: str
     folds: int = 5
-    train_source: str | None = None
+    train_source: str | list[str] | None = None
     scored_folds: int | None = None  # score the first n folds only (1: one held-out fold); None: all
 
     def __post_init__(self) -> None:
@@ -49,9 +52,16 @@ class ProtocolConfig(TypedConfig):
 
 
     @property
+    def train_sources(self) -> list[str]:
+        """The sources a transfer protocol trains on ([] for the others)."""
+        if self.train_source is None:
+            return []
+        return [self.train_source] if isinstance(self.train_source, str) else list(self.train_source)
+
+    @property
     def sources(self) -> set[str]:
         """The sources this protocol reads; it runs only when all are in the data."""
-        return {self.source} | ({self.train_source} if self.train_source else set())
+        return {self.source, *self.train_sources}
 
 
 DEFAULT_PROTOCOLS: tuple[ProtocolConfig, ...] = (
@@ -78,10 +88,10 @@ def _group_folds(groups: pd.Series, folds: int) -> np.ndarray:
 def _protocol_rows(frame: pd.DataFrame, protocol: ProtocolConfig) -> list[pd.DataFrame]:
     test = frame[frame["source"] == protocol.source]
     if protocol.kind == "transfer":
-        train = frame[frame["source"] == protocol.train_source]
+        train = frame[frame["source"].isin(protocol.train_sources)]
         return [_rows(protocol.name, 0, train["id"], "train"), _rows(protocol.name, 0, test["id"], "test")]
     if protocol.kind == "kfold":
-        fold = np.array([prompt_hash(p) % protocol.folds for p in test["prompt"]])
+        fold = np.array([prompt_hash(p) % protocol.folds for p in _fold_prompts(test["prompt"])])
     else:
         if test["group"].nunique() < protocol.folds:
             raise ValueError(
@@ -95,6 +105,14 @@ def _protocol_rows(frame: pd.DataFrame, protocol: ProtocolConfig) -> list[pd.Dat
         parts.append(_rows(protocol.name, k, test["id"][~in_fold], "train"))
         parts.append(_rows(protocol.name, k, test["id"][in_fold], "test"))
     return parts
+
+
+def _fold_prompts(prompts: pd.Series) -> pd.Series:
+    """The prompt whose hash places each record: the first (in code-point order) of those that
+    read the same after normalisation, so they share a fold; a prompt without such a twin
+    hashes as itself, as before normalisation was considered."""
+    keys = prompts.map(prompt_key)
+    return prompts.groupby(keys).transform("min")
 
 
 def _rows(protocol: str, fold: int, ids: pd.Series, role: str) -> pd.DataFrame:

@@ -27,6 +27,7 @@ os.environ.update(
         "HF_HUB_OFFLINE": "1",
         "TOKENIZERS_PARALLELISM": "false",
         "RAGROUTER_CACHE_DIR": str(_STATE / "cache"),
+        "HF_DATASETS_CACHE": str(_STATE / "hf-datasets"),  # hf_dataset sources (load_dataset)
     }
 )
 

@@ -84,3 +84,36 @@ def test_a_protocol_can_score_its_first_folds_only():
     assert split_fingerprint(held_out, "P1") != split_fingerprint(full, "P1")
     with pytest.raises(ValueError, match="scored_folds must be between 1 and folds"):
         ProtocolConfig("P1", "kfold", "mmlu", scored_folds=0)
+
+
+def test_transfer_can_train_on_several_sources():
+    records = _records()
+    extra = _records(n_mmlu=0, n_gsm8k=30).frame.assign(source="mt_bench")
+    extra["id"] = [record_id("mt_bench", p) for p in extra["prompt"]]
+    records = RoutingRecords(pd.concat([records.frame, extra]))
+    p5 = ProtocolConfig.from_dict({"name": "P5", "kind": "transfer", "source": "mt_bench", "folds": 1, "train_source": ["mmlu", "gsm8k"]})
+    assert p5.sources == {"mt_bench", "mmlu", "gsm8k"}
+    splits = make_splits(records, [p5])
+    role = splits.set_index("id")["role"]
+    frame = records.frame.set_index("id")
+    assert set(role[role == "train"].index) == set(frame.index[frame["source"] != "mt_bench"])
+    assert set(role[role == "test"].index) == set(frame.index[frame["source"] == "mt_bench"])
+    assert skipped_protocols(_records(), [p5]) == ["P5"]
+
+
+def test_prompts_equal_after_normalisation_share_a_fold():
+    records = _records()
+    frame = records.frame
+    # Twins of 30 prompts: full-width letters, a zero-width space, doubled and odd whitespace.
+    twins = frame.head(30).copy()
+    twins["prompt"] = ["\uff4d\uff4d\uff4c\uff55" + p[4:].replace(" ", " \u200b\u3000 ") + "\n" for p in twins["prompt"]]
+    twins["id"] = [record_id("mmlu", p) for p in twins["prompt"]]
+    both = RoutingRecords(pd.concat([frame, twins]))
+    splits = make_splits(both, [ProtocolConfig("P1", "kfold", "mmlu")])
+    test = splits[splits["role"] == "test"].set_index("id")["fold"]
+    for original, twin in zip(frame.head(30)["id"], twins["id"]):
+        assert test[original] == test[twin]
+    # every original keeps the fold it had before its twin existed (the twin joins it)
+    alone = make_splits(records, [ProtocolConfig("P1", "kfold", "mmlu")])
+    alone_test = alone[alone["role"] == "test"].set_index("id")["fold"]
+    assert test.loc[alone_test.index].equals(alone_test)

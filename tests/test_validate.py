@@ -49,8 +49,8 @@ BIG = "x" * 2_000_000
     [
         ("Too good,1.7,0\n", 3, "strong_quality", "quality 1.7 is outside [0, 1]"),
         ("Unknown,1,\n", 3, "weak_quality", "value is missing"),
-        ('"",1,0\n', 3, "prompt", "prompt is empty (or only whitespace)"),
-        ('"  \t ",1,0\n', 3, "prompt", "prompt is empty (or only whitespace)"),
+        ('"",1,0\n', 3, "prompt", "prompt has nothing visible in it: ''"),
+        ('"  \t ",1,0\n', 3, "prompt", "prompt has nothing visible in it: '  \\t '"),
         (f"{BIG},1,0\n", 3, "prompt", "prompt has 2,000,000 characters; at most 100,000 allowed"),
     ],
     ids=["quality_1.7", "nan_quality", "empty_prompt", "blank_prompt", "2mb_prompt"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import hashlib
 from pathlib import Path
 from typing import Iterable
@@ -23,7 +24,8 @@ def fingerprint_sources(sources: Iterable[dict]) -> str:
     paths: list[Path] = []
     for source in sources:
         path = Path(source["path"])
-        paths.append(path)
+        # a glob (hf_dataset Parquet shards) counts as the files it matches
+        paths += [Path(p) for p in sorted(glob.glob(source["path"], recursive=True))] if glob.has_magic(source["path"]) else [path]
         if source.get("contaminated_path"):
             paths.append(Path(source["contaminated_path"]))
         elif path.suffix and (path.parent / "contaminated_prompts.jsonl").exists():

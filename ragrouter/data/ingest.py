@@ -1,9 +1,12 @@
 """Read configured sources into routing records, with every bad input named by file and row.
 
-Ingestion only reads and reshapes: it drops contaminated prompts, collapses exact duplicate
-records and (if asked) drops prompts with conflicting outcomes, and counts what it did.
-Values that are well-typed but out of contract (NaN or 1.7 quality, empty prompts) are kept
-as they are, so that validation reports all of them at once.
+Ingestion only reads and reshapes: it drops contaminated prompts, collapses duplicate records
+(prompts equal after Unicode and whitespace normalisation, `prompt_key`, with equal outcomes)
+and (if asked) drops prompts with conflicting outcomes, and counts what it did. Quality cells
+that need tidying to parse (" TRUE ", full-width digits) are read with a warning and counted;
+ambiguous ones ("0_1", non-ASCII digits) are errors. Values that are well-typed but out of
+contract (NaN or 1.7 quality, empty or invisible prompts) are kept as they are, so that
+validation reports all of them at once. Decisions per bad input: docs/data.md.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import json
 import logging
 import math
 import os
+import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,7 +27,9 @@ from typing import TypeVar
 import numpy as np
 import pandas as pd
 
-from ragrouter.data.records import RECORD_COLUMNS, RoutingRecords, prompt_hash, record_id
+from ragrouter.data.hf_dataset import read_hf_dataset
+from ragrouter.data.mt_bench import JUDGEMENT_COLUMNS, JUDGEMENTS_FILE, QUESTION_COLUMNS, QUESTIONS_FILE, turn_table
+from ragrouter.data.records import RECORD_COLUMNS, RoutingRecords, prompt_hash, prompt_key, record_id
 from ragrouter.data.sources import SourceConfig
 from ragrouter.errors import DataValidationError, shown
 
@@ -33,6 +40,7 @@ T = TypeVar("T")
 
 TABLE_FORMATS: tuple[str, ...] = (".csv", ".jsonl", ".parquet")
 _MISSING_TEXT = frozenset({"", "nan", "na", "null", "none"})
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")  # ASCII only
 _SAMPLE_BUCKETS = 10_000
 
 
@@ -41,8 +49,10 @@ class SourceCounts:
     """What happened to one source's rows, in the order ingestion applies the steps."""
 
     read: int = 0
+    values_normalised: int = 0  # quality cells read after trimming or NFKC (" TRUE ", "１")
     contaminated_dropped: int = 0
-    duplicates_collapsed: int = 0
+    duplicates_collapsed: int = 0  # the same prompt, text for text, with the same outcomes
+    near_duplicates_collapsed: int = 0  # equal only after normalisation (`prompt_key`)
     conflicting_dropped: int = 0
     sampled_out: int = 0
     kept: int = 0
@@ -79,21 +89,49 @@ def ingest_sources(cfgs: list[SourceConfig]) -> tuple[RoutingRecords, IngestSumm
 
 def read_source(cfg: SourceConfig) -> pd.DataFrame:
     """All rows of a source as a frame with RECORD_COLUMNS, before any row is dropped."""
-    frames = []
-    for file, group in _source_files(cfg):
-        table, rows = _read_table(file)
-        frames.append(_to_records(cfg, file, table, rows, group))
-    if not frames:  # an outcome folder nothing has been dropped in yet
+    return _read_source(cfg)[0]
+
+
+def _read_source(cfg: SourceConfig) -> tuple[pd.DataFrame, int]:
+    """(records, how many quality cells were normalised to be read)."""
+    if cfg.kind == "hf_dataset":
+        chunks = [(origin, table, rows, None) for origin, table, rows in read_hf_dataset(cfg)]
+    elif cfg.kind == "mt_bench":
+        chunks = [(*_mt_bench_turns(cfg), None)]
+    else:
+        chunks = [(file, *_read_table(file), group) for file, group in _source_files(cfg)]
+    if not chunks:  # an outcome folder nothing has been dropped in yet
         logger.warning("source %s: no %s files in %s yet", cfg.name, "/".join(TABLE_FORMATS), cfg.path)
         numeric = {"strong_quality": np.float64, "weak_quality": np.float64, "origin_row": np.int64}
-        return pd.DataFrame({column: pd.Series(dtype=numeric.get(column, object)) for column in RECORD_COLUMNS})
-    return pd.concat(frames, ignore_index=True)
+        return pd.DataFrame({column: pd.Series(dtype=numeric.get(column, object)) for column in RECORD_COLUMNS}), 0
+    converted = [_to_records(cfg, *chunk) for chunk in chunks]
+    return pd.concat([f for f, _ in converted], ignore_index=True), sum(n for _, n in converted)
+
+
+def _mt_bench_turns(cfg: SourceConfig) -> tuple[str, pd.DataFrame, list[int]]:
+    """MT-Bench's questions joined with the two models' judgements, one row per turn."""
+    directory = Path(cfg.path)
+    if not directory.is_dir():
+        raise DataValidationError([(cfg.path, None, None, "MT-Bench directory not found")])
+    questions_file = os.path.join(cfg.path, QUESTIONS_FILE)
+    judgements_file = os.path.join(cfg.path, JUDGEMENTS_FILE)
+    questions, question_rows = _read_table(questions_file)
+    judgements, judgement_rows = _read_table(judgements_file)
+    _require_columns(questions_file, questions, list(QUESTION_COLUMNS))
+    _require_columns(judgements_file, judgements, list(JUDGEMENT_COLUMNS))
+    assert cfg.strong_column is not None and cfg.weak_column is not None  # set by SourceConfig
+    table, rows = turn_table(
+        (questions_file, questions, question_rows),
+        (judgements_file, judgements, judgement_rows),
+        (cfg.strong_column, cfg.weak_column),
+    )
+    return questions_file, table, rows
 
 
 def _ingest_one(cfg: SourceConfig) -> tuple[pd.DataFrame, SourceCounts]:
-    frame = read_source(cfg)
-    counts = SourceCounts(read=len(frame))
-    contaminated = frame["prompt"].isin(_contaminated_prompts(cfg))
+    frame, normalised = _read_source(cfg)
+    counts = SourceCounts(read=len(frame), values_normalised=normalised)
+    contaminated = _same_origin(frame, frame["prompt"].isin(_contaminated_prompts(cfg)))
     counts.contaminated_dropped = int(contaminated.sum())
     frame = _handle_duplicates(cfg, frame[~contaminated], counts)
     if cfg.sample_fraction is not None:
@@ -103,15 +141,34 @@ def _ingest_one(cfg: SourceConfig) -> tuple[pd.DataFrame, SourceCounts]:
     return frame, counts
 
 
+def _same_origin(frame: pd.DataFrame, rows: pd.Series) -> pd.Series:
+    """`rows` widened to every record read from the same source row (MT-Bench: a question's
+    two turns go together, as RouteLLM drops a contaminated question whole)."""
+    origin = pd.MultiIndex.from_frame(frame[["origin_file", "origin_row"]])
+    return pd.Series(origin.isin(origin[rows.to_numpy()]), index=frame.index)
+
+
 def _handle_duplicates(
     cfg: SourceConfig, frame: pd.DataFrame, counts: SourceCounts
 ) -> pd.DataFrame:
-    """Collapse repeats of a prompt with the same outcomes; keep or drop conflicting ones."""
-    has_prompt = frame["prompt"].notna()
-    repeated = frame.duplicated(["prompt", "strong_quality", "weak_quality"]) & has_prompt
-    counts.duplicates_collapsed = int(repeated.sum())
-    frame = frame[~repeated]
-    conflicting = frame["prompt"].duplicated(keep=False) & has_prompt[~repeated]
+    """Collapse repeats of a prompt (after normalisation) with the same outcomes; keep or drop
+    conflicting ones. Prompts with nothing visible are left alone for validation to report."""
+    keys = frame["prompt"].map(prompt_key, na_action="ignore")
+    keys = keys.where(keys != "")
+    has_prompt = keys.notna()
+    outcome = ["strong_quality", "weak_quality"]
+    repeated = frame.assign(_key=keys).duplicated(["_key", *outcome]) & has_prompt
+    exact = frame.duplicated(["prompt", *outcome]) & has_prompt
+    counts.duplicates_collapsed = int(exact.sum())
+    counts.near_duplicates_collapsed = int((repeated & ~exact).sum())
+    if counts.near_duplicates_collapsed:
+        logger.warning(
+            "source %s: %d prompts equal others only after Unicode/whitespace normalisation "
+            "and have the same outcomes: collapsed into one record each, e.g. %s",
+            cfg.name, counts.near_duplicates_collapsed, _origins(frame[repeated & ~exact].head(4)),
+        )
+    frame, keys, has_prompt = frame[~repeated], keys[~repeated], has_prompt[~repeated]
+    conflicting = keys.duplicated(keep=False) & has_prompt
     if not conflicting.any():
         return frame
     action = "dropped" if cfg.conflicting_duplicates == "drop" else "kept for validation"
@@ -223,6 +280,10 @@ def _parse_jsonl(file: str, text: str) -> tuple[pd.DataFrame, list[int]]:
         if not isinstance(obj, dict):
             problems.append((file, number, None, f"expected a JSON object, got {shown(obj)}"))
             continue
+        invalid = [(file, number, key, why) for key, why in _surrogates(obj)]
+        if invalid:
+            problems += invalid
+            continue
         objects.append(obj)
         rows.append(number)
     if problems:
@@ -230,10 +291,40 @@ def _parse_jsonl(file: str, text: str) -> tuple[pd.DataFrame, list[int]]:
     return pd.DataFrame.from_records(objects), rows
 
 
+def _surrogates(obj: dict) -> list[tuple[str, str]]:
+    """(key, why) for each value of a JSON object holding a lone surrogate: JSON's \\ud800
+    escape makes one, and it is not valid Unicode (no UTF-8 for it, no Arrow string)."""
+    found = []
+    for key, value in obj.items():
+        for text in _strings(key, value):
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as err:
+                char = ord(text[err.start])
+                field = key.encode("utf-8", "backslashreplace").decode("utf-8")
+                found.append((field, f"not valid Unicode: lone surrogate U+{char:04X} at character {err.start + 1}"))
+                break
+    return found
+
+
+def _strings(*values: object) -> list[str]:
+    """Every string in nested JSON values (keys included)."""
+    out: list[str] = []
+    for value in values:
+        if isinstance(value, str):
+            out.append(value)
+        elif isinstance(value, list):
+            out += _strings(*value)
+        elif isinstance(value, dict):
+            out += _strings(*value.keys(), *value.values())
+    return out
+
+
 def _to_records(
     cfg: SourceConfig, file: str, table: pd.DataFrame, rows: list[int], group: str | None
-) -> pd.DataFrame:
-    """Reshape a raw table into RECORD_COLUMNS, checking the type of every used value."""
+) -> tuple[pd.DataFrame, int]:
+    """Reshape a raw table into RECORD_COLUMNS, checking the type of every used value;
+    also returns how many quality cells had to be normalised to be read."""
     assert cfg.strong_column is not None and cfg.weak_column is not None  # set by SourceConfig
     wanted = [cfg.prompt_column, cfg.strong_column, cfg.weak_column, cfg.group_column]
     _require_columns(file, table, [c for c in wanted if c is not None])
@@ -247,6 +338,7 @@ def _to_records(
         groups = _convert(file, cfg.group_column, table[cfg.group_column], rows, _text, problems)
     if problems:
         raise DataValidationError(problems)
+    normalised = _normalised_cells(file, table, rows, [cfg.strong_column, cfg.weak_column])
     frame = pd.DataFrame(
         {
             "id": [record_id(cfg.name, p) if p is not None else None for p in prompts],
@@ -260,7 +352,25 @@ def _to_records(
             "origin_row": np.asarray(rows, dtype=np.int64),
         }
     )
-    return frame.loc[:, list(RECORD_COLUMNS)]
+    return frame.loc[:, list(RECORD_COLUMNS)], normalised
+
+
+def _normalised_cells(file: str, table: pd.DataFrame, rows: list[int], columns: list[str]) -> int:
+    """How many text cells of `columns` read differently from how they are written (padding,
+    full-width digits); a warning names the first ones."""
+    changed = [
+        (row, column, value)
+        for column in columns
+        for row, value in zip(rows, table[column].tolist())
+        if isinstance(value, str) and _tidy(value) != value
+    ]
+    if changed:
+        logger.warning(
+            "%s: %d quality value(s) read after trimming or Unicode (NFKC) normalisation, e.g. %s",
+            file, len(changed),
+            "; ".join(f"row {r}, field '{c}': {shown(v)}" for r, c, v in changed[:3]),
+        )
+    return len(changed)
 
 
 def _require_columns(file: str, table: pd.DataFrame, columns: list[str]) -> None:
@@ -301,22 +411,38 @@ def _text(value: object) -> str | None:
 
 
 def _quality(value: object) -> float:
-    """A quality as a float: booleans (also "True"/"False") become 1.0/0.0, numbers stay."""
+    """A quality as a float: booleans (also "True"/"False") become 1.0/0.0, numbers stay.
+
+    Text is read after trimming and NFKC ("１" is 1) in plain decimal notation only: Python's
+    float() would also take "0_1" (as 1.0) and other scripts' digits, which no data file
+    means as a number.
+    """
     if _is_missing(value):
         return math.nan
-    if isinstance(value, (bool, int, float, np.bool_, np.integer, np.floating)):
+    if isinstance(value, (bool, np.bool_, float, np.integer, np.floating)):
         return float(value)
+    if isinstance(value, int):
+        try:
+            return float(value)
+        except OverflowError:
+            raise ValueError("integer too large for a float") from None
     if isinstance(value, str):
-        text = value.strip().lower()
+        text = _tidy(value).lower()
         if text in ("true", "false"):
             return float(text == "true")
         if text in _MISSING_TEXT:
             return math.nan
-        try:
-            return float(text)
-        except ValueError:
-            pass
+        if _NUMBER.fullmatch(text):
+            number = float(text)
+            if math.isinf(number):  # the pattern admits no "inf": the digits overflowed
+                raise ValueError("number too large for a float")
+            return number
     raise ValueError("expected a boolean (True/False) or a number")
+
+
+def _tidy(text: str) -> str:
+    """Text as a cell is read: NFKC-normalised (full-width digits to ASCII) and trimmed."""
+    return unicodedata.normalize("NFKC", text).strip()
 
 
 def _is_missing(value: object) -> bool:

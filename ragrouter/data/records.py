@@ -9,6 +9,8 @@ later (validation, labels) can name the source file and row.
 from __future__ import annotations
 
 import hashlib
+import re
+import unicodedata
 from dataclasses import dataclass
 
 import pandas as pd
@@ -25,12 +27,32 @@ RECORD_COLUMNS: tuple[str, ...] = (
     "origin_row",
 )
 LABEL_KINDS = ("golden", "judge")
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
+# Unicode categories a reader cannot see: controls, format characters (zero-width, bidi
+# overrides, BOM) and surrogates; whitespace is kept as a separator.
+_INVISIBLE = frozenset({"Cc", "Cf", "Cs"})
+_ASCII_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1b\x7f]")  # Cc but whitespace (\t-\r, \x1c-\x1f)
 
 
 def record_id(source: str, prompt: str) -> str:
     """Stable id of a record: the same source and prompt give the same id on any machine."""
     digest = hashlib.sha256(f"{source}\x1f{prompt}".encode("utf-8")).hexdigest()
     return digest[:16]
+
+
+def prompt_key(prompt: str) -> str:
+    """A prompt as a reader sees it: NFKC-normalised, ANSI escapes and invisible characters
+    (controls, zero-width and bidi marks) removed, whitespace runs collapsed to one space.
+
+    Two prompts with the same key are the same question (duplicates at ingestion, one fold in
+    the splits); an empty key is a prompt with nothing visible in it.
+    """
+    text = _ANSI_ESCAPE.sub("", prompt)
+    if text.isascii():  # most prompts: NFKC changes nothing, only controls are invisible
+        return " ".join(_ASCII_CONTROLS.sub("", text).split())
+    text = unicodedata.normalize("NFKC", text)
+    visible = "".join(c for c in text if c.isspace() or unicodedata.category(c) not in _INVISIBLE)
+    return " ".join(visible.split())
 
 
 def prompt_hash(prompt: str) -> int:

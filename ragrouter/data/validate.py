@@ -2,8 +2,12 @@
 
 Every failed expectation is turned into (file, row, field, message) problems, using each
 record's `origin_file` and `origin_row`, so a user can fix the source file rather than read a
-GX result. The report serializes to JSON and renders as Markdown/HTML for the pipeline's
-dashboard; `ensure_valid` turns a failed report into a DataValidationError.
+GX result. Two checks span rows in a way GX's pandas expectations cannot state, and run beside
+them in plain pandas: every prompt has something visible in it, and prompts that read the same
+after normalisation (`prompt_key`), in one source or two, have the same outcomes. A source
+whose strong model is not better than its weak one on average is a warning, not an error.
+The report serializes to JSON and renders as Markdown/HTML for the pipeline's dashboard;
+`ensure_valid` turns a failed report into a DataValidationError.
 """
 
 from __future__ import annotations
@@ -12,13 +16,13 @@ import html
 import logging
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pandas as pd
 
-from ragrouter.data.records import LABEL_KINDS, RECORD_COLUMNS, RoutingRecords
-from ragrouter.errors import DataValidationError
+from ragrouter.data.records import LABEL_KINDS, RECORD_COLUMNS, RoutingRecords, prompt_key
+from ragrouter.errors import DataValidationError, shown
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +53,7 @@ class ValidationReport:
     problems: list[Problem]
     expectations: list[ExpectationOutcome]
     n_rows: int
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -56,6 +61,7 @@ class ValidationReport:
             "n_rows": self.n_rows,
             "problems": [list(p) for p in self.problems],
             "expectations": [asdict(e) for e in self.expectations],
+            "warnings": list(self.warnings),
         }
 
     @classmethod
@@ -65,11 +71,18 @@ class ValidationReport:
             n_rows=data["n_rows"],
             problems=[(f, r, c, m) for f, r, c, m in data["problems"]],
             expectations=[ExpectationOutcome(**e) for e in data["expectations"]],
+            warnings=list(data.get("warnings", [])),
         )
 
+    @property
+    def rejected_rows(self) -> int:
+        """How many records at least one problem names (0 when the data passed)."""
+        return len({(f, r) for f, r, _, _ in self.problems if r is not None})
+
     def to_markdown(self) -> str:
-        """A summary table of the expectations, then the first problems."""
+        """A summary table of the expectations, the warnings, then the first problems."""
         lines = [f"**Data validation {self._verdict()}** ({self.n_rows:,} rows)", ""]
+        lines += [f"- warning: {w}" for w in self.warnings] + ([""] if self.warnings else [])
         for headers, rows in self._tables():
             lines += [
                 "| " + " | ".join(headers) + " |",
@@ -82,6 +95,7 @@ class ValidationReport:
     def to_html(self) -> str:
         """The Markdown report's content as standalone HTML (for a ZenML HTMLString)."""
         parts = [f"<h3>Data validation {self._verdict()} ({self.n_rows:,} rows)</h3>"]
+        parts += [f"<p>warning: {html.escape(w)}</p>" for w in self.warnings]
         for headers, rows in self._tables():
             head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
             body = "".join(
@@ -148,6 +162,7 @@ def validate_records(
 
     problems: list[Problem] = []
     outcomes = []
+    success = bool(result.success)
     for res in sorted(result.results, key=lambda r: r.expectation_config.meta["check"]):
         config = res.expectation_config
         column = config.kwargs.get("column")
@@ -160,11 +175,80 @@ def validate_records(
         if not res.success:
             describe = checks[config.meta["check"]][1]
             problems += _problems(frame, column, details, res.exception_info, describe)
+    if {"id", "prompt", "source", *QUALITY_COLUMNS} <= set(frame.columns):
+        for name, found in (("prompt_has_visible_text", _invisible_prompts(frame)),
+                            ("equal_prompts_have_equal_outcomes", _conflicting_prompts(frame))):
+            outcomes.append(ExpectationOutcome(name, "prompt", not found, len(found)))
+            problems += found
+            success = success and not found
     problems.sort(key=lambda p: (p[0], p[1] or 0, p[2] or ""))
-    report = ValidationReport(bool(result.success), problems, outcomes, len(frame))
-    logger.info("validated %d records: success=%s, %d problem(s)", len(frame), result.success,
-                len(problems))
+    report = ValidationReport(success, problems, outcomes, len(frame), _weak_strong_models(frame))
+    for warning in report.warnings:
+        logger.warning(warning)
+    logger.info("validated %d records: success=%s, %d problem(s)", len(frame), success, len(problems))
     return report
+
+
+def _invisible_prompts(frame: pd.DataFrame) -> list[Problem]:
+    """Prompts with nothing a reader can see: empty, whitespace, control characters (NUL),
+    zero-width or bidi marks, ANSI escapes. (A missing prompt is the not-null check's.)"""
+    keys = frame["prompt"].map(_key_or_none)
+    blank = frame.index[frame["prompt"].notna() & (keys == "")]
+    return [
+        (*_origin(frame, i), "prompt", f"prompt has nothing visible in it: {shown(frame.at[i, 'prompt'])}")
+        for i in blank
+    ]
+
+
+def _conflicting_prompts(frame: pd.DataFrame) -> list[Problem]:
+    """Records whose prompt reads the same as another record's (after `prompt_key`), in the
+    same source or another, with different outcomes. Exact repeats within a source share an
+    id and are the unique-id expectation's to report."""
+    keys = frame["prompt"].map(_key_or_none)
+    outcome = list(zip(frame["strong_quality"], frame["weak_quality"]))
+    table = pd.DataFrame({"key": keys, "id": frame["id"], "outcome": outcome}).dropna(subset=["key"])
+    table = table[table["key"] != ""]
+    problems: list[Problem] = []
+    for _, twins in table[table["key"].duplicated(keep=False)].groupby("key", sort=False):
+        if twins["id"].nunique() < 2 or twins["outcome"].nunique() < 2:
+            continue
+        for i in twins.index:
+            other = next(j for j in twins.index if twins.at[j, "outcome"] != twins.at[i, "outcome"])
+            file, row = _origin(frame, other)
+            problems.append(
+                (*_origin(frame, i), "prompt",
+                 f"reads the same as the prompt of {file} row {row} (source "
+                 f"{frame.at[other, 'source']!r}) after Unicode and whitespace normalisation, "
+                 f"but the outcomes differ: {_pair(twins.at[i, 'outcome'])} vs {_pair(twins.at[other, 'outcome'])}")
+            )
+    return problems
+
+
+def _weak_strong_models(frame: pd.DataFrame) -> list[str]:
+    """One warning per source whose strong model does not score above its weak one on average
+    (swapped columns, or a pair not worth routing between)."""
+    if not {"source", *QUALITY_COLUMNS} <= set(frame.columns):
+        return []
+    warnings = []
+    means = frame.groupby("source")[list(QUALITY_COLUMNS)].mean(numeric_only=True)
+    for source, row in means.iterrows():
+        strong, weak = row.get("strong_quality"), row.get("weak_quality")
+        if pd.notna(strong) and pd.notna(weak) and strong <= weak:
+            n = int((frame["source"] == source).sum())
+            warnings.append(
+                f"source {source!r}: the strong model is not better than the weak one on average "
+                f"(mean quality {strong:.4f} vs {weak:.4f} over {n:,} records); are strong_column "
+                "and weak_column swapped?"
+            )
+    return warnings
+
+
+def _key_or_none(prompt: object) -> str | None:
+    return prompt_key(prompt) if isinstance(prompt, str) else None
+
+
+def _pair(outcome: tuple[float, float]) -> str:
+    return f"(strong {outcome[0]:g}, weak {outcome[1]:g})"
 
 
 def _checks(
@@ -198,10 +282,6 @@ def _checks(
             ),
         ]
     checks += [
-        (
-            e.ExpectColumnValuesToNotMatchRegex(column="prompt", regex=r"^\s*$"),
-            lambda _: "prompt is empty (or only whitespace)",
-        ),
         (
             e.ExpectColumnValueLengthsToBeBetween(column="prompt", max_value=max_prompt_chars),
             lambda v: f"prompt has {len(v):,} characters; at most {max_prompt_chars:,} allowed",
