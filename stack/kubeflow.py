@@ -9,7 +9,7 @@ experiment tracker. Registered by name, idempotently (components that exist are 
 
 `compile` writes the training pipeline's KFP spec without a cluster, on the active Kubeflow
 stack: ZenML's Kubeflow orchestrator compiles it as it would for a submission (one container
-task per step, its CPU, GPU and accelerator), and stops before uploading. Its images are the
+task per step with its CPU, memory and GPU limits), and stops before uploading. Its images are the
 steps' parent images; on a cluster ZenML builds `<registry>/zenml:...` images from them.
 """
 
@@ -101,15 +101,17 @@ class UnsubmittedSnapshot:
 def compile_kfp_spec(pipeline: Any, config_path: str, out: Path) -> Path:
     """The pipeline's KFP spec (YAML) for `config_path`, written to `out`, nothing submitted.
 
-    The active stack must be a Kubeflow stack: ZenML keeps a step's `orchestrator.kubeflow`
-    settings (the accelerator selector that carries its GPU request) only for the active
-    orchestrator's flavor. The spec is compiled by ZenML's own `submit_pipeline`, stopped
-    before it uploads: the same tasks, resources and accelerators a submission sends.
+    The active stack must be the Kubeflow stack (its `ragrouter_kubeflow` orchestrator maps
+    each step's resources onto its task, and ZenML keeps orchestrator settings only for the
+    active flavor). The spec is compiled by that orchestrator's `submit_pipeline`, stopped
+    before it uploads: the tasks, limits and accelerators a submission sends.
     """
     from zenml.models import BuildItem, PipelineBuildBase
     from zenml.utils.env_utils import get_runtime_environment
     from zenml.utils.pipeline_docker_image_builder import DEFAULT_DOCKER_PARENT_IMAGE
 
+    if not Path(config_path).is_file():
+        raise KubeflowStackError(f"run config not found: {config_path}")
     stack = Client().active_stack
     if stack.orchestrator.flavor != FLAVOR:
         raise KubeflowStackError(
