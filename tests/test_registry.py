@@ -1,5 +1,8 @@
 """Registration and promotion against real MLflow stores: the session's sqlite store, and an
-MLflow server on PostgreSQL (infra/mlflow_server.sh). The registry tests run against both."""
+MLflow server on PostgreSQL (infra/mlflow_server.sh). The tests whose store writes differ
+(a version registered, aliases moved, a lookup that misses, a registration rolled back) run
+against both; those that only read back what they wrote run on sqlite (tests/test_mlflow_server.py
+loads a registered model back through the PostgreSQL server)."""
 
 from __future__ import annotations
 
@@ -26,9 +29,13 @@ from ragrouter.routers import build_router
 PROMPTS = ["What is 2+2?", "Prove Fermat's last theorem.", "Name a colour."]
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql-server"])
+SQLITE_AND_POSTGRES = pytest.mark.parametrize("tracking_store", ["sqlite", "postgresql-server"], indirect=True)
+
+
+@pytest.fixture(params=["sqlite"])
 def tracking_store(request):
-    """MLFLOW_TRACKING_URI for this module's tests: the sqlite store, then the server on PostgreSQL."""
+    """MLFLOW_TRACKING_URI for a test: the sqlite store, or the server on PostgreSQL where a
+    test is marked SQLITE_AND_POSTGRES."""
     if request.param == "sqlite":
         yield os.environ["MLFLOW_TRACKING_URI"]
         return
@@ -65,6 +72,7 @@ def _alias(model_name: str, alias: str) -> str:
     return str(MlflowClient().get_model_version_by_alias(model_name, alias).version)
 
 
+@SQLITE_AND_POSTGRES
 def test_champion_moves_only_to_a_version_at_least_as_good(tracking_store):
     name = "promotion-both-ways"
     v1 = _register(name, 1, 0.60)
@@ -79,6 +87,7 @@ def test_champion_moves_only_to_a_version_at_least_as_good(tracking_store):
     assert MlflowClient().get_model_version(name, v2).tags["promotion"].startswith("P1.APGR 0.5500 <")
 
 
+@SQLITE_AND_POSTGRES
 def test_a_version_missing_from_the_store_fails_clearly_and_moves_no_alias(tracking_store):
     name = "promotion-missing-version"
     v1 = _register(name, 1, 0.60)
@@ -113,6 +122,7 @@ def test_registered_pyfunc_routes_prompts_like_the_bundle_in_memory(tracking_sto
     assert load_bundle(name, version).router.config.seed == 4
 
 
+@SQLITE_AND_POSTGRES
 def test_registration_is_undone_when_tagging_fails(tracking_store, monkeypatch):
     name = "half-registered"
     configure_tracking()
