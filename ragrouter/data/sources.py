@@ -33,7 +33,12 @@ class SourceConfig(TypedConfig):
         path: the directory or file, as given (kept verbatim in `origin_file`).
         prompt_column: column holding the prompt text.
         strong_column / weak_column: the strong and weak model's quality columns (booleans or
-            numbers in [0, 1]); RouteLLM kinds default to GPT-4 and Mixtral, tables need them.
+            numbers in [0, 1]); RouteLLM kinds default to GPT-4 and Mixtral; a table needs them
+            unless it gives both responses for a judge to grade.
+        strong_response_column / weak_response_column: optional columns holding each model's
+            answer; a table with these and no quality columns is graded by the run's `judge`
+            (label_kind "judge").
+        reference_column: optional column holding a reference answer the judge compares with.
         group_column: optional column holding each record's group.
         label_kind: "golden" (correctness) or "judge" (a scaled judge grade).
         contaminated_path: optional JSONL whose `eval_prompt` values are dropped; RouteLLM
@@ -51,6 +56,9 @@ class SourceConfig(TypedConfig):
     strong_column: str | None = None
     weak_column: str | None = None
     group_column: str | None = None
+    strong_response_column: str | None = None
+    weak_response_column: str | None = None
+    reference_column: str | None = None
     label_kind: str = "golden"
     contaminated_path: str | None = None
     conflicting_duplicates: Literal["keep", "drop"] = "keep"
@@ -62,10 +70,18 @@ class SourceConfig(TypedConfig):
         _check_choice("conflicting_duplicates", self.conflicting_duplicates, CONFLICT_POLICIES)
         if not self.name:
             raise ValueError("source 'name' must not be empty")
-        if self.kind == "table":
+        if bool(self.strong_response_column) != bool(self.weak_response_column):
+            raise ValueError(
+                f"source {self.name!r}: give both strong_response_column and weak_response_column, or neither"
+            )
+        if self.judged:
+            if self.label_kind != "judge":
+                raise ValueError(f"source {self.name!r}: a source without quality columns needs label_kind: judge")
+        elif self.kind == "table":
             if not self.strong_column or not self.weak_column:
                 raise ValueError(
-                    f"source {self.name!r}: a 'table' source needs strong_column and weak_column"
+                    f"source {self.name!r}: a 'table' source needs strong_column and weak_column "
+                    "(or strong_response_column and weak_response_column for a judge to grade)"
                 )
         else:
             self.strong_column = self.strong_column or ROUTELLM_STRONG
@@ -75,6 +91,11 @@ class SourceConfig(TypedConfig):
                 f"source {self.name!r}: sample_fraction must be in (0, 1], "
                 f"got {self.sample_fraction}"
             )
+
+    @property
+    def judged(self) -> bool:
+        """Whether a judge grades its records: it gives responses and no quality columns."""
+        return self.kind == "table" and bool(self.strong_response_column) and not (self.strong_column or self.weak_column)
 
     def contaminated_file(self) -> Path | None:
         """The contamination list to apply: the configured one, or RouteLLM's default."""
@@ -92,7 +113,9 @@ def _check_choice(key: str, value: object, allowed: tuple[str, ...]) -> None:
 
 
 def model_names(sources: list[SourceConfig]) -> tuple[str, str]:
-    """The strong and weak models' names as the data names them: the first source's quality columns."""
+    """The strong and weak models' names as the data names them: the first source's quality
+    columns, or its response columns where a judge grades it."""
     if not sources:
         raise ValueError("no sources configured")
-    return str(sources[0].strong_column), str(sources[0].weak_column)
+    first = sources[0]
+    return str(first.strong_column or first.strong_response_column), str(first.weak_column or first.weak_response_column)
