@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
@@ -80,19 +81,29 @@ def ask(judge: Judge, cache: VerdictCache, prompts: Sequence[JudgePrompt], repor
     missing = {key: prompt for key, prompt in zip(keys, prompts) if key not in known}
     report.cached += sum(key in known for key in keys)
     retries_before = judge.retries
+    failed = threading.Event()  # set by the first failure: the prompts not yet sent are dropped
+
+    def complete(prompt: JudgePrompt) -> Reply | None:
+        if failed.is_set():
+            return None
+        try:
+            return judge.complete(prompt)
+        except BaseException:
+            failed.set()
+            raise
+
     with ThreadPoolExecutor(max_workers=judge.concurrency) as pool:
-        futures = {pool.submit(judge.complete, prompt): key for key, prompt in missing.items()}
+        futures = {pool.submit(complete, prompt): key for key, prompt in missing.items()}
         try:
             for future in tqdm(as_completed(futures), total=len(futures), desc=f"judging with {judge.name}", disable=not futures):
                 reply = future.result()
+                if reply is None:
+                    continue  # dropped after a failure, which as_completed yields too
                 cache.put(futures[future], reply)
                 known[futures[future]] = reply
                 report.requests += 1
                 report.prompt_tokens += reply.prompt_tokens
                 report.completion_tokens += reply.completion_tokens
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
         finally:
             report.retries += judge.retries - retries_before
     return [known[key] for key in keys]
