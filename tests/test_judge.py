@@ -14,6 +14,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
+from mlflow import MlflowClient
+from zenml.client import Client
+from zenml.enums import ExecutionStatus
+
+import ragrouter_cli
+from pipelines import training_pipeline
 
 from ragrouter.data.ingest import ingest_sources
 from ragrouter.data.sources import SourceConfig
@@ -62,8 +69,11 @@ def _requests(url: str) -> int:
 @pytest.fixture(scope="module")
 def answers_csv(routellm_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """GSM8K questions with both models' answers and the reference solution, and no correctness
-    columns a source would read (golden correctness kept aside as `golden_*` for the asserts)."""
-    frame = pd.read_csv(routellm_data / "gsm8k" / "gsm8k_responses.csv").iloc[:ROWS]
+    columns a source would read (golden correctness kept aside as `golden_*` for the asserts):
+    half where only GPT-4 is right, half where both are, so the strong model is worth routing to."""
+    frame = pd.read_csv(routellm_data / "gsm8k" / "gsm8k_responses.csv")
+    strong_right, weak_right = frame[STRONG].astype(str) == "True", frame[WEAK].astype(str) == "True"
+    frame = pd.concat([frame[strong_right & ~weak_right].iloc[: ROWS // 2], frame[strong_right & weak_right].iloc[: ROWS // 2]])
     references = {row["question"]: row["answer"] for row in map(json.loads, (routellm_data / "gsm8k" / "test.jsonl").open())}
     table = pd.DataFrame({
         "question": frame["prompt"],
@@ -209,6 +219,75 @@ def test_a_local_causal_lm_judges_primed_at_the_verdict_and_its_replies_are_cach
     _, again = grade_records(records, config, judge, cache)
     assert (again.requests, again.cached) == (0, 2 * len(records))
     cache.close()
+
+
+def _pipeline_params(csv: Path, url: str, cache: Path, model_name: str, reports: Path) -> dict:
+    return {
+        "sources": [_source(csv)],
+        "judge": {"enabled": True, "cache_dir": str(cache),
+                  "endpoint": {"base_url": url, "model": "judge-model", "max_retries": 1, "backoff_s": 0.01, "timeout_s": 5}},
+        "protocols": [{"name": "P1", "kind": "kfold", "source": "answers", "folds": 3}],
+        "encoder": {"max_tokens": 64},
+        "routers": {"knn": {"k": 5}},
+        "registration": {"router": "knn", "model_name": model_name},
+        "reports": {"dir": str(reports), "experiment": "judge-tests"},
+    }
+
+
+@pytest.fixture
+def _project_root(monkeypatch):
+    monkeypatch.chdir(PROJECT_ROOT)
+
+
+@pytest.mark.usefixtures("_project_root")
+def test_the_training_pipeline_trains_on_judged_labels_and_a_rerun_calls_the_judge_no_more(judge_url, answers_csv, tmp_path):
+    _control(judge_url)
+    params = _pipeline_params(answers_csv, judge_url, tmp_path / "cache", "judged-router", tmp_path / "reports")
+    before = _requests(judge_url)
+    training_pipeline(**params)
+    run = Client().get_pipeline("training_pipeline").last_run
+    assert run.status == ExecutionStatus.COMPLETED
+    assert _requests(judge_url) - before == 2 * ROWS
+    report = run.steps["label_with_judge"].run_metadata["judge"]
+    assert (report["graded"], report["requests"], report["unparseable"]) == (ROWS, 2 * ROWS, 0)
+    records = run.steps["validate_data"].outputs["validated_records"][0].load().frame
+    assert len(records) == ROWS and set(records["label_kind"]) == {"judge"} and records["strong_quality"].notna().all()
+    labels = run.steps["make_labels"].outputs["labels"][0].load()
+    np.testing.assert_allclose(labels.gain_of(records["id"]), records["strong_quality"] - records["weak_quality"])
+    assert MlflowClient().search_model_versions("name = 'judged-router'")
+
+    # Another concurrency re-runs the judge step (its parameters changed), not its verdicts: the
+    # verdict cache answers, the records come out the same, and the steps after it stay cached.
+    params["judge"]["endpoint"]["concurrency"] = 2
+    training_pipeline(**params)
+    rerun = Client().get_pipeline("training_pipeline").last_run
+    assert rerun.status == ExecutionStatus.COMPLETED and _requests(judge_url) - before == 2 * ROWS
+    assert rerun.steps["label_with_judge"].status == ExecutionStatus.COMPLETED
+    assert rerun.steps["label_with_judge"].run_metadata["judge"]["cached"] == 2 * ROWS
+    assert rerun.steps["train_router"].status == ExecutionStatus.CACHED
+
+
+@pytest.mark.usefixtures("_project_root")
+def test_an_unreachable_judge_stops_the_run_before_training_naming_the_url(answers_csv, tmp_path, capsys):
+    url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    params = _pipeline_params(answers_csv, url, tmp_path / "cache", "unjudged-router", tmp_path / "reports")
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump({"parameters": params}))
+    assert ragrouter_cli.main(["run", "training", "--config", str(config)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.splitlines()[-1].startswith(f"error: judge endpoint {url}: cannot connect"), captured.err[-2000:]
+    assert "Traceback" not in captured.out + captured.err
+    run = Client().get_pipeline("training_pipeline").last_run
+    assert run.status == ExecutionStatus.FAILED and "validate_data" not in run.steps and "train_router" not in run.steps
+    assert MlflowClient().search_model_versions("name = 'unjudged-router'") == []
+    assert not (tmp_path / "reports").exists()
+
+
+def test_a_source_of_responses_without_qualities_needs_the_judge_enabled(answers_csv, tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump({"parameters": {"sources": [_source(answers_csv)]}}))
+    with pytest.raises(Exception, match=r"sources \['answers'\] give responses but no quality columns: set judge.enabled: true"):
+        ragrouter_cli.checked_config(str(config))
 
 
 def _between(text: str, start: str, end: str) -> str | None:
