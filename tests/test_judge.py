@@ -20,7 +20,7 @@ from zenml.client import Client
 from zenml.enums import ExecutionStatus
 
 import ragrouter_cli
-from pipelines import training_pipeline
+from pipelines import benchmark_pipeline
 
 from ragrouter.data.ingest import ingest_sources
 from ragrouter.data.sources import SourceConfig
@@ -240,12 +240,13 @@ def _project_root(monkeypatch):
 
 
 @pytest.mark.usefixtures("_project_root")
-def test_the_training_pipeline_trains_on_judged_labels_and_a_rerun_calls_the_judge_no_more(judge_url, answers_csv, tmp_path):
+def test_a_pipeline_scores_routers_on_judged_labels_and_a_rerun_calls_the_judge_no_more(judge_url, answers_csv, tmp_path):
     _control(judge_url)
-    params = _pipeline_params(answers_csv, judge_url, tmp_path / "cache", "judged-router", tmp_path / "reports")
+    params = _pipeline_params(answers_csv, judge_url, tmp_path / "cache", "unused", tmp_path / "reports")
+    params.pop("registration")
     before = _requests(judge_url)
-    training_pipeline(**params)
-    run = Client().get_pipeline("training_pipeline").last_run
+    benchmark_pipeline(**params)
+    run = Client().get_pipeline("benchmark_pipeline").last_run
     assert run.status == ExecutionStatus.COMPLETED
     assert _requests(judge_url) - before == 2 * ROWS
     report = run.steps["label_with_judge"].run_metadata["judge"]
@@ -254,17 +255,18 @@ def test_the_training_pipeline_trains_on_judged_labels_and_a_rerun_calls_the_jud
     assert len(records) == ROWS and set(records["label_kind"]) == {"judge"} and records["strong_quality"].notna().all()
     labels = run.steps["make_labels"].outputs["labels"][0].load()
     np.testing.assert_allclose(labels.gain_of(records["id"]), records["strong_quality"] - records["weak_quality"])
-    assert MlflowClient().search_model_versions("name = 'judged-router'")
+    table = pd.read_csv(tmp_path / "reports" / "latest" / "table.csv")
+    assert table[["protocol", "router"]].values.tolist() == [["P1", "knn"]] and table["APGR"].notna().all()
 
     # Another concurrency re-runs the judge step (its parameters changed), not its verdicts: the
     # verdict cache answers, the records come out the same, and the steps after it stay cached.
     params["judge"]["endpoint"]["concurrency"] = 2
-    training_pipeline(**params)
-    rerun = Client().get_pipeline("training_pipeline").last_run
+    benchmark_pipeline(**params)
+    rerun = Client().get_pipeline("benchmark_pipeline").last_run
     assert rerun.status == ExecutionStatus.COMPLETED and _requests(judge_url) - before == 2 * ROWS
     assert rerun.steps["label_with_judge"].status == ExecutionStatus.COMPLETED
     assert rerun.steps["label_with_judge"].run_metadata["judge"]["cached"] == 2 * ROWS
-    assert rerun.steps["train_router"].status == ExecutionStatus.CACHED
+    assert rerun.steps["score_knn"].status == ExecutionStatus.CACHED
 
 
 @pytest.mark.usefixtures("_project_root")
