@@ -298,3 +298,21 @@ def _between(text: str, start: str, end: str) -> str | None:
 
 def _keys(cache: VerdictCache) -> list[str]:
     return [row[0] for row in cache._db.execute("SELECT key FROM verdicts")]
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"weak_response_column": None}, "give both strong_response_column and weak_response_column"),
+    ({"label_kind": "golden"}, "a source without quality columns needs label_kind: judge"),
+    ({"strong_column": "golden_big"}, "a 'table' source needs strong_column and weak_column"),
+])
+def test_a_source_of_responses_is_checked_when_it_loads(answers_csv, change, message):
+    with pytest.raises(Exception, match=message):
+        SourceConfig.from_dict({**_source(answers_csv), **change})
+
+
+def test_a_source_with_qualities_and_responses_keeps_both_and_needs_no_judge(answers_csv):
+    source = SourceConfig.from_dict({**_source(answers_csv), "label_kind": "golden", "strong_column": "golden_big", "weak_column": "golden_small"})
+    records, _ = ingest_sources([source])
+    frame, table = records.frame, pd.read_csv(answers_csv)
+    assert not source.judged and frame["strong_quality"].tolist() == table["golden_big"].astype(float).tolist()
+    assert frame["weak_response"].tolist() == table["small_answer"].tolist() and frame["judge"].isna().all()
