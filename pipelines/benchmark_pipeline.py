@@ -20,6 +20,7 @@ def benchmark_pipeline(
     sources: list[dict[str, Any]] | None = None,
     protocols: list[dict[str, Any]] | None = None,
     encoder: dict[str, Any] | None = None,
+    judge: dict[str, Any] | None = None,
     labels: dict[str, Any] | None = None,
     validation: dict[str, Any] | None = None,
     routers: dict[str, dict[str, Any]] | None = None,

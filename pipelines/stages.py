@@ -1,5 +1,5 @@
 """The stages the pipelines share, wired from a checked RunConfig (never by building routers):
-records -> validation -> labels; features per encoder; out-of-fold scores -> evaluation ->
+records -> (judge grades, where enabled) -> validation -> labels; features per encoder; out-of-fold scores -> evaluation ->
 report files."""
 
 from __future__ import annotations
@@ -8,13 +8,16 @@ from typing import Any
 
 from ragrouter.config import RouterSpec, RunConfig, feature_configs
 from ragrouter.data.fingerprint import fingerprint_sources
-from steps import evaluate_routers, extract_features, ingest_data, make_labels, publish_report, score_out_of_fold, validate_data
+from steps import evaluate_routers, extract_features, ingest_data, label_with_judge, make_labels, publish_report, score_out_of_fold, validate_data
 
 
 def labelled_records(run: RunConfig) -> tuple[Any, Any]:
-    """(validated records, their labels)."""
+    """(validated records, their labels); records whose sources give responses, not qualities,
+    are graded by the judge first, when `judge.enabled`."""
     sources = [source.to_dict() for source in run.sources]
     records = ingest_data(sources=sources, data_fingerprint=fingerprint_sources(sources))
+    if run.judge.enabled:
+        records = label_with_judge(records, judge_config=run.judge.to_dict())
     records, _ = validate_data(records, max_prompt_chars=run.validation.max_prompt_chars, min_rows=run.validation.min_rows)
     return records, make_labels(records, threshold=run.labels.threshold)
 

@@ -6,6 +6,7 @@ defaults here; its sections are this tree's fields:
     sources      where routing records come from            (ragrouter.data.sources)
     protocols    evaluation protocols (P1-P4)               (ragrouter.splits)
     encoder      the one encoder every router reads through (ragrouter.encoder)
+    judge        an LLM judge grading sources that give responses, not qualities (ragrouter.judge)
     labels       the label threshold t: "strong needed" = gain > t
     validation   limits the records are checked against
     routers      entry name -> router settings; `router:` names a registered router when the
@@ -29,6 +30,7 @@ from typing import Any, Mapping
 from ragrouter.data.sources import SourceConfig, model_names
 from ragrouter.encoder import EncoderConfig
 from ragrouter.features.query_features import FeatureConfig
+from ragrouter.judge.config import JudgeConfig
 from ragrouter.routers.base import RouterConfig
 from ragrouter.routers.registry import router_class
 from ragrouter.splits import DEFAULT_PROTOCOLS, ProtocolConfig
@@ -134,6 +136,7 @@ class RunConfig(TypedConfig):
     sources: list[SourceConfig] = field(default_factory=default_sources)
     protocols: list[ProtocolConfig] = field(default_factory=lambda: [copy.copy(p) for p in DEFAULT_PROTOCOLS])
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
     labels: LabelsConfig = field(default_factory=LabelsConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     routers: dict[str, RouterSpec] = field(default_factory=dict)
@@ -170,6 +173,9 @@ class RunConfig(TypedConfig):
             raise ConfigError("sources: at least one source is needed")
         if len(set(source_names)) != len(source_names):
             raise ConfigError(f"sources: names must differ, got {source_names}")
+        judged = [s.name for s in self.sources if s.judged]
+        if judged and not self.judge.enabled:
+            raise ConfigError(f"sources {judged} give responses but no quality columns: set judge.enabled: true to grade them")
         for i, protocol in enumerate(self.protocols):
             missing = protocol.sources - set(source_names)
             if missing:

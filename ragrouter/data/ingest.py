@@ -323,33 +323,48 @@ def _strings(*values: object) -> list[str]:
 def _to_records(
     cfg: SourceConfig, file: str, table: pd.DataFrame, rows: list[int], group: str | None
 ) -> tuple[pd.DataFrame, int]:
-    """Reshape a raw table into RECORD_COLUMNS, checking the type of every used value;
-    also returns how many quality cells had to be normalised to be read."""
-    assert cfg.strong_column is not None and cfg.weak_column is not None  # set by SourceConfig
-    wanted = [cfg.prompt_column, cfg.strong_column, cfg.weak_column, cfg.group_column]
+    """Reshape a raw table into RECORD_COLUMNS, checking the type of every used value; also
+    returns how many quality cells had to be normalised to be read.
+
+    A judged source has no quality columns: its qualities stay NaN until the judge grades them."""
+    text_columns = {
+        "strong_response": cfg.strong_response_column,
+        "weak_response": cfg.weak_response_column,
+        "reference": cfg.reference_column,
+    }
+    quality_columns = {"strong_quality": cfg.strong_column, "weak_quality": cfg.weak_column}
+    wanted = [cfg.prompt_column, *quality_columns.values(), cfg.group_column, *text_columns.values()]
     _require_columns(file, table, [c for c in wanted if c is not None])
     problems: list[Problem] = []
     prompts = _convert(file, cfg.prompt_column, table[cfg.prompt_column], rows, _text, problems)
-    strong = _convert(file, cfg.strong_column, table[cfg.strong_column], rows, _quality, problems)
-    weak = _convert(file, cfg.weak_column, table[cfg.weak_column], rows, _quality, problems)
+    qualities = {
+        key: _convert(file, column, table[column], rows, _quality, problems) if column else [math.nan] * len(table)
+        for key, column in quality_columns.items()
+    }
+    texts = {
+        key: _convert(file, column, table[column], rows, _text, problems) if column else [None] * len(table)
+        for key, column in text_columns.items()
+    }
     if cfg.group_column is None:
         groups: list[str | None] = [group or cfg.name] * len(table)
     else:
         groups = _convert(file, cfg.group_column, table[cfg.group_column], rows, _text, problems)
     if problems:
         raise DataValidationError(problems)
-    normalised = _normalised_cells(file, table, rows, [cfg.strong_column, cfg.weak_column])
+    normalised = _normalised_cells(file, table, rows, [c for c in quality_columns.values() if c is not None])
     frame = pd.DataFrame(
         {
             "id": [record_id(cfg.name, p) if p is not None else None for p in prompts],
             "prompt": prompts,
             "source": cfg.name,
             "group": groups,
-            "strong_quality": np.asarray(strong, dtype=np.float64),
-            "weak_quality": np.asarray(weak, dtype=np.float64),
+            "strong_quality": np.asarray(qualities["strong_quality"], dtype=np.float64),
+            "weak_quality": np.asarray(qualities["weak_quality"], dtype=np.float64),
             "label_kind": cfg.label_kind,
             "origin_file": file,
             "origin_row": np.asarray(rows, dtype=np.int64),
+            **{key: pd.Series(values, dtype=object) for key, values in texts.items()},
+            "judge": pd.Series([None] * len(table), dtype=object),
         }
     )
     return frame.loc[:, list(RECORD_COLUMNS)], normalised

@@ -3,7 +3,9 @@
 Records travel as a pandas DataFrame wrapped in :class:`RoutingRecords`, so a ZenML
 materializer can persist them as Parquet and every step can rely on the columns below.
 `origin_file` and `origin_row` keep where each record came from, so that any error found
-later (validation, labels) can name the source file and row.
+later (validation, labels) can name the source file and row. A source may also give both
+models' responses (and a reference answer): records whose qualities are missing are then graded
+by an LLM judge (ragrouter.judge), which names itself in `judge` (None for golden labels).
 """
 
 from __future__ import annotations
@@ -25,7 +27,13 @@ RECORD_COLUMNS: tuple[str, ...] = (
     "label_kind",
     "origin_file",
     "origin_row",
+    "strong_response",
+    "weak_response",
+    "reference",
+    "judge",
 )
+# Text a judge grades: both models' answers and a reference answer; None where a source has none.
+RESPONSE_COLUMNS: tuple[str, ...] = ("strong_response", "weak_response", "reference")
 LABEL_KINDS = ("golden", "judge")
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 # Unicode categories a reader cannot see: controls, format characters (zero-width, bidi

@@ -41,8 +41,13 @@ class SourceConfig(TypedConfig):
         path: the directory or file (or hub name), as given (kept verbatim in `origin_file`).
         prompt_column: column holding the prompt text.
         strong_column / weak_column: the strong and weak model's quality columns (booleans or
-            numbers in [0, 1]); RouteLLM kinds default to GPT-4 and Mixtral, tables need them.
-            For "mt_bench" they are the `model` names whose judgements are read.
+            numbers in [0, 1]); RouteLLM kinds default to GPT-4 and Mixtral; other kinds need them
+            unless they give both responses for a judge to grade. For "mt_bench" they are the
+            `model` names whose judgements are read.
+        strong_response_column / weak_response_column: optional columns holding each model's
+            answer; a table with these and no quality columns is graded by the run's `judge`
+            (label_kind "judge").
+        reference_column: optional column holding a reference answer the judge compares with.
         group_column: optional column holding each record's group ("mt_bench": "category").
         label_kind: "golden" (correctness) or "judge" (a scaled judge grade); "mt_bench"
             defaults to "judge", every other kind to "golden".
@@ -64,6 +69,9 @@ class SourceConfig(TypedConfig):
     strong_column: str | None = None
     weak_column: str | None = None
     group_column: str | None = None
+    strong_response_column: str | None = None
+    weak_response_column: str | None = None
+    reference_column: str | None = None
     label_kind: str | None = None
     contaminated_path: str | None = None
     conflicting_duplicates: Literal["keep", "drop"] = "keep"
@@ -78,16 +86,24 @@ class SourceConfig(TypedConfig):
         _check_choice("conflicting_duplicates", self.conflicting_duplicates, CONFLICT_POLICIES)
         if not self.name:
             raise ValueError("source 'name' must not be empty")
+        if bool(self.strong_response_column) != bool(self.weak_response_column):
+            raise ValueError(
+                f"source {self.name!r}: give both strong_response_column and weak_response_column, or neither"
+            )
         if self.kind in ROUTELLM_KINDS:
             self.strong_column = self.strong_column or ROUTELLM_STRONG
             self.weak_column = self.weak_column or ROUTELLM_WEAK
         if self.kind == "mt_bench":
             self.group_column = self.group_column or "category"
+        elif self.judged:
+            if self.label_kind != "judge":
+                raise ValueError(f"source {self.name!r}: a source without quality columns needs label_kind: judge")
         elif not self.strong_column or not self.weak_column:
             raise ValueError(
-                f"source {self.name!r}: a {self.kind!r} source needs strong_column and weak_column"
+                f"source {self.name!r}: a {self.kind!r} source needs strong_column and weak_column "
+                "(or strong_response_column and weak_response_column for a judge to grade)"
             )
-        if self.strong_column == self.weak_column:
+        if self.strong_column is not None and self.strong_column == self.weak_column:
             raise ValueError(
                 f"source {self.name!r}: strong_column and weak_column are both "
                 f"{self.strong_column!r}; the two models' qualities must come from two columns"
@@ -97,6 +113,11 @@ class SourceConfig(TypedConfig):
                 f"source {self.name!r}: sample_fraction must be in (0, 1], "
                 f"got {self.sample_fraction}"
             )
+
+    @property
+    def judged(self) -> bool:
+        """Whether a judge grades its records: it gives responses and no quality columns."""
+        return self.kind not in ROUTELLM_KINDS and bool(self.strong_response_column) and not (self.strong_column or self.weak_column)
 
     def contaminated_file(self) -> Path | None:
         """The contamination list to apply: the configured one, or RouteLLM's default."""
@@ -114,7 +135,9 @@ def _check_choice(key: str, value: object, allowed: tuple[str, ...]) -> None:
 
 
 def model_names(sources: list[SourceConfig]) -> tuple[str, str]:
-    """The strong and weak models' names as the data names them: the first source's quality columns."""
+    """The strong and weak models' names as the data names them: the first source's quality
+    columns, or its response columns where a judge grades it."""
     if not sources:
         raise ValueError("no sources configured")
-    return str(sources[0].strong_column), str(sources[0].weak_column)
+    first = sources[0]
+    return str(first.strong_column or first.strong_response_column), str(first.weak_column or first.weak_response_column)
