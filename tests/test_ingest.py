@@ -227,7 +227,7 @@ def test_source_config_round_trips_and_fills_routellm_defaults() -> None:
     ("data", "expected"),
     [
         ({"kind": "table", "strong_col": "s"}, "strong_col: unknown key; did you mean strong_column?"),
-        ({"kind": "excel"}, "kind: must be one of routellm_mmlu, routellm_gsm8k, mt_bench, table, hf_dataset; got str 'excel'"),
+        ({"kind": "excel"}, "kind: must be one of routellm_mmlu, routellm_gsm8k, mt_bench, table, folder, hf_dataset; got str 'excel'"),
         ({"kind": "table"}, "needs strong_column and weak_column"),
         ({"kind": "hf_dataset", "strong_column": "s"}, "needs strong_column and weak_column"),
         ({"kind": "table", "strong_column": "ok", "weak_column": "ok"}, "strong_column and weak_column are both 'ok'"),

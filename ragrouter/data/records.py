@@ -70,11 +70,15 @@ def prompt_hash(prompt: str) -> int:
 
 @dataclass
 class RoutingRecords:
-    """Routing records in DESIGN.md's contract; `frame` has exactly RECORD_COLUMNS."""
+    """Routing records in DESIGN.md's contract; `frame` has exactly RECORD_COLUMNS (a frame
+    without the optional ones, the responses and the judge's name, has them as None)."""
 
     frame: pd.DataFrame
 
     def __post_init__(self) -> None:
+        absent = [c for c in (*RESPONSE_COLUMNS, "judge") if c not in self.frame.columns]
+        if absent:
+            self.frame = self.frame.assign(**{c: pd.Series([None] * len(self.frame), index=self.frame.index, dtype=object) for c in absent})
         missing = [c for c in RECORD_COLUMNS if c not in self.frame.columns]
         if missing:
             raise ValueError(f"routing records lack columns {missing}")
