@@ -6,6 +6,8 @@
     ragrouter data [--mode ...]                                    the RouteLLM data into data/routellm
     ragrouter serve --strong-url ... --weak-url ...                the routing gateway (docs/gateway.md)
     ragrouter feedback export --store URL --out feedback.parquet   the gateway's feedback as a training source
+    ragrouter promote NAME VERSION [--reason ...]                  a version made champion by hand
+    ragrouter rollback NAME [--reason ...]                         the champion back to the previous one
 
 Bad input (a config key, a data row) stops with a message naming the file, key or row
 (exit code 2), never a traceback.
@@ -21,7 +23,7 @@ from typing import Any
 import yaml
 
 from ragrouter.errors import RAGRouterError
-from ragrouter_cli import serve
+from ragrouter_cli import aliases, serve
 from ragrouter_cli.yaml_file import read_mapping
 
 PIPELINES = {"training": "training_pipeline", "benchmark": "benchmark_pipeline", "ablation": "ablation_pipeline"}
@@ -113,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     export_parser.add_argument("--store", required=True, help="the gateway's feedback.store: a JSONL file or a postgresql:// URL")
     export_parser.add_argument("--out", required=True, help="a .jsonl or .parquet file, read by a `table` source")
     export_parser.set_defaults(handler=export_feedback)
+    aliases.add_arguments(verbs)
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
