@@ -5,8 +5,9 @@
   `pg_advisory_lock` keyed by the model name, held on a connection of its own, so every
   process promoting into that database, on any machine, waits its turn;
 - a file store (a path, file://): a lock file in the store's folder;
-- anything else (an http(s) tracking server): a lock file in the user's cache folder, which
-  serialises the promotions started from this machine only (docs/promotion.md).
+- anything else (an http(s) tracking server): a lock file in $RAGROUTER_CACHE_DIR (default
+  the user's cache folder), which serialises the promotions started from this machine only
+  (docs/promotion.md).
 The lock is released when the process dies (flock, and PostgreSQL's session end), so a run
 killed while holding it never blocks the next one.
 """
@@ -43,7 +44,7 @@ def lock_file(registry_uri: str) -> Path | None:
         store = Path(urlparse(registry_uri).path if scheme else registry_uri).resolve()
         store.mkdir(parents=True, exist_ok=True)
         return store / ".promotion.lock"
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ragrouter"
+    cache = Path(os.environ.get("RAGROUTER_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ragrouter")
     cache.mkdir(parents=True, exist_ok=True)
     return cache / f"promotion-{hashlib.sha256(registry_uri.encode()).hexdigest()[:16]}.lock"
 
