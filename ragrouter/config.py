@@ -57,8 +57,11 @@ class LabelsConfig:
 
 @dataclass
 class ValidationConfig:
+    """min_rows: fewer records than this stop the run at validation (exit 2): too few to fit
+    folds and draw a routing curve on (a six-row file would otherwise fail deep in scoring)."""
+
     max_prompt_chars: int = 100_000
-    min_rows: int = 1
+    min_rows: int = 50
 
 
 @dataclass
@@ -192,6 +195,10 @@ class RunConfig(TypedConfig):
             raise ConfigError(f"promotion.guarded: {unguardable} cannot be guarded; choose among {list(DRAWN_METRICS)}")
         if self.promotion.min_queries < 1:
             raise ConfigError(f"promotion.min_queries: must be >= 1, got {self.promotion.min_queries}")
+        try:
+            self.baseline
+        except ConfigError as error:
+            raise ConfigError(f"promotion.baseline: {error}") from None
         if self.promotion.protocol in {p.name for p in self.protocols}:
             try:
                 self.promotion_protocol
