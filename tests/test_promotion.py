@@ -7,6 +7,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import mlflow
@@ -21,7 +23,7 @@ from ragrouter.registry.decision import CHALLENGER, CHAMPION, PromotionDecision
 from ragrouter.registry.gate import gate_decision
 from ragrouter.registry.model_registry import COMPLETE_TAG, UnknownVersionError, register_bundle
 from ragrouter.registry.promotion import HISTORY_TAG, promote_by_gate
-from ragrouter.registry.promotion_lock import lock_file
+from ragrouter.registry.promotion_lock import lock_file, promotion_lock
 from ragrouter.registry.tracking import configure_tracking, use_experiment
 from ragrouter.routers import build_router
 
@@ -168,3 +170,34 @@ def test_promote_and_rollback_by_hand(logged_model, capsys, monkeypatch):
         captured = capsys.readouterr()
         assert expected in captured.err and "Traceback" not in captured.err + captured.out
     assert _alias(name) == v1
+
+
+def test_the_postgresql_lock_keeps_a_second_promotion_waiting():
+    """The advisory lock of a PostgreSQL registry (the server at 127.0.0.1:5432, no database created)."""
+    psycopg = pytest.importorskip("psycopg")
+    try:
+        psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", connect_timeout=2).close()
+    except psycopg.OperationalError:
+        pytest.skip("no PostgreSQL at 127.0.0.1:5432")
+    mlflow.set_registry_uri("postgresql+psycopg://postgres@127.0.0.1:5432/postgres")  # only the lock connects to it
+    held, release = threading.Event(), threading.Event()
+
+    def first():
+        with promotion_lock("pg-lock-test"):
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=first)
+    holder.start()
+    assert held.wait(30)
+    with pytest.raises(TimeoutError, match="another promotion of 'pg-lock-test' has held its PostgreSQL advisory lock"):
+        with promotion_lock("pg-lock-test", timeout_s=0.5):
+            pass
+    with promotion_lock("another-model", timeout_s=5):  # one lock per model
+        pass
+    release.set()
+    start = time.monotonic()
+    with promotion_lock("pg-lock-test", timeout_s=30):
+        assert time.monotonic() - start < 30
+    holder.join()
+    configure_tracking()  # the tests' sqlite registry again

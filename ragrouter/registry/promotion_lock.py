@@ -83,7 +83,10 @@ def _advisory_lock(uri: str, model_name: str, timeout_s: float) -> Iterator[None
     try:
         with engine.connect() as connection:
             connection.execute(sqlalchemy.text(f"SET lock_timeout = {int(timeout_s * 1000)}"))
-            connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            try:
+                connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            except sqlalchemy.exc.OperationalError as error:
+                raise TimeoutError(f"another promotion of {model_name!r} has held its PostgreSQL advisory lock for over {timeout_s:.0f} s") from error
             try:
                 yield
             finally:
