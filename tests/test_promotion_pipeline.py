@@ -5,9 +5,10 @@ conftest.py), on one model across a sequence of runs that share their cached ste
 2. min_queries 50: the same version becomes the first champion (it is the knn baseline);
 3. six rows: refused at validation (exit 2), nothing promoted;
 4. relabelled data: the fingerprint changes, the champion's recipe is re-scored, no promotion;
-5. a run SIGKILLed after its version exists, untagged, and one killed after its decision under
-   the lock: no alias moves; the next run deletes the unfinished version, closes the RUNNING
-   MLflow run as KILLED, and reuses every cached step.
+5. a run SIGKILLed after its version exists, untagged: no alias moves; the next run deletes
+   the unfinished version, closes the RUNNING MLflow run as KILLED, reuses every cached step,
+   and is itself killed after deciding (under the lock) to promote: no alias moves; the run
+   after it promotes that version from the cache.
 """
 
 from __future__ import annotations
@@ -109,15 +110,13 @@ def _run_sequence(mini_csv: Path, root: Path) -> dict:
 
     # killed once its version exists (register_router re-runs; everything before it is cached)
     reregister = _config(root / "reregister.yaml", params, register_router={"enable_cache": False})
-    killed = _cli(reregister, **{KILL_AT: "registered"})
-    seen["killed_registering"] = (killed, _champion(), dict(_versions()))
-    seen["resumed"] = (ragrouter_cli.main(["run", "training", "--config", str(reregister)]), _last_run(), _champion(), dict(_versions()))
-
-    # a gate any candidate passes, killed once it decided to promote, before the alias moved
+    seen["killed_registering"] = (_cli(reregister, **{KILL_AT: "registered"}), _champion(), dict(_versions()))
+    # the next run, with a gate any candidate passes, cleans up, registers again, and is killed
+    # once it has decided to promote, before the alias moves
     params["promotion"] = {"min_queries": 50, "margin": -1.0, "tolerance": 1.0}
-    lenient = _config(root / "lenient.yaml", params)
-    seen["killed_deciding"] = (_cli(lenient, **{KILL_AT: "decided"}), _champion())
-    assert ragrouter_cli.main(["run", "training", "--config", str(lenient)]) == 0
+    lenient = _config(root / "lenient.yaml", params, register_router={"enable_cache": False})
+    seen["killed_deciding"] = (_cli(lenient, **{KILL_AT: "decided"}), _last_run(), _champion(), dict(_versions()))
+    assert ragrouter_cli.main(["run", "training", "--config", str(_config(root / "lenient-cached.yaml", params))]) == 0
     seen["promoted"] = (_last_run(), _decision(_last_run()), _champion())
     return seen
 
@@ -165,10 +164,9 @@ def test_a_run_killed_while_registering_moves_nothing_and_the_next_run_cleans_up
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     unfinished = [v for v, tags in versions.items() if COMPLETE_TAG not in tags]
     assert champion == "1" and len(unfinished) == 1
-    [orphan] = unfinished
-    code, run, champion, after = runs["resumed"]
-    assert code == 0
-    assert orphan not in after and all(tags.get(COMPLETE_TAG) == "true" for tags in after.values())
+    killed, run, champion, after = runs["killed_deciding"]  # the next run
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert unfinished[0] not in after and all(tags.get(COMPLETE_TAG) == "true" for tags in after.values())
     assert champion == "1"
     assert {run.steps[name].status for name in UPSTREAM} == {ExecutionStatus.CACHED}
     assert run.steps["register_router"].status == ExecutionStatus.COMPLETED
@@ -178,11 +176,14 @@ def test_a_run_killed_while_registering_moves_nothing_and_the_next_run_cleans_up
 
 
 def test_a_run_killed_after_deciding_moves_nothing_and_the_rerun_promotes(runs):
-    killed, champion = runs["killed_deciding"]
-    assert killed.returncode == -signal.SIGKILL and champion == "1"
+    _, killed_run, champion, _ = runs["killed_deciding"]
+    assert champion == "1"  # it had decided for the champion alias
     run, decision, champion = runs["promoted"]
     assert decision.alias == CHAMPION and decision.champion_read == "1" and champion == decision.version
     assert run.steps["register_router"].status == ExecutionStatus.CACHED
+    # the cached registration is the last one made with caching on (the relabelled run's); the
+    # killed run's, made with caching off, stays a complete version that nothing promoted
+    assert decision.version == runs["relabelled"][1].version != killed_run.steps["register_router"].outputs["model_version"][0].load()
     assert json.loads(MlflowClient().get_registered_model(MODEL).tags[HISTORY_TAG]) == ["1", decision.version]
     assert ragrouter_cli.main(["rollback", MODEL, "--reason", "test"]) == 0
     assert _champion() == "1"
