@@ -4,6 +4,7 @@ from materializers.bundle import RouterBundleMaterializer
 from materializers.evaluation import EvaluationReportMaterializer, OutOfFoldScoresMaterializer
 from materializers.faiss_index import FaissIndexMaterializer
 from materializers.labels import LabelsMaterializer
+from materializers.promotion import PromotionDecisionMaterializer
 from materializers.query_features import QueryFeaturesMaterializer
 from materializers.records import RoutingRecordsMaterializer
 from materializers.validation import ValidationReportMaterializer
@@ -13,6 +14,7 @@ __all__ = [
     "FaissIndexMaterializer",
     "LabelsMaterializer",
     "OutOfFoldScoresMaterializer",
+    "PromotionDecisionMaterializer",
     "QueryFeaturesMaterializer",
     "RouterBundleMaterializer",
     "RoutingRecordsMaterializer",

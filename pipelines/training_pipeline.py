@@ -1,6 +1,7 @@
 """Training pipeline, the production retraining pipeline: ingest -> validate -> label ->
-features -> index -> the candidate scored on the promotion protocol -> trained on all records
--> registered in MLflow -> promoted over the champion if it scores at least as well."""
+features -> index -> the candidate and the baseline scored on the promotion protocol ->
+trained on all records -> registered in MLflow -> promoted if it passes the gate (over the
+champion, re-scored on the same split, and the baseline: docs/promotion.md)."""
 
 from __future__ import annotations
 
@@ -29,12 +30,13 @@ def training_pipeline(
     reports: dict[str, Any] | None = None,
 ) -> None:
     run = RunConfig.from_dict(locals())
-    candidate, protocol = run.candidate, run.promotion_protocol
+    candidate, baseline, protocol = run.candidate, run.baseline, run.promotion_protocol
+    scored = [candidate] if baseline.name == candidate.name else [candidate, baseline]
     records, record_labels = labelled_records(run)
     splits = make_splits(records, protocols=[protocol.to_dict()])
-    features = extracted_features(records, [candidate]).get(candidate.feature_key)
-    index = build_index(features) if candidate.config.retrieves else None
-    report, _ = evaluated(run, records, record_labels, splits, {candidate.feature_key: features}, [candidate])
+    features = extracted_features(records, scored)
+    index = build_index(features[candidate.feature_key]) if candidate.config.retrieves else None
+    report, _ = evaluated(run, records, record_labels, splits, features, scored)
     strong_model, weak_model = run.model_names
     bundle = train_router(
         records,
@@ -45,10 +47,10 @@ def training_pipeline(
         strong_fraction=run.registration.strong_fraction,
         strong_model=strong_model,
         weak_model=weak_model,
-        features=features,
+        features=features.get(candidate.feature_key),
         index=index,
     )
-    version = register_router(bundle, report, splits, model_name=run.registration.model_name, experiment=run.reports.experiment)
+    version = register_router(bundle, report, records, splits, model_name=run.registration.model_name, experiment=run.reports.experiment)
     promote_router(
         version,
         report,
@@ -56,7 +58,9 @@ def training_pipeline(
         record_labels,
         splits,
         router=candidate.name,
+        baseline=baseline.name,
         model_name=run.registration.model_name,
-        promotion_protocol=protocol.name,
-        features=features,
+        promotion=run.promotion.to_dict(),
+        experiment=run.reports.experiment,
+        features=features.get(candidate.feature_key),
     )

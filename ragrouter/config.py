@@ -12,7 +12,7 @@ defaults here; its sections are this tree's fields:
     routers      entry name -> router settings; `router:` names a registered router when the
                  entry name is a variant's (`ragrouter-no-syntax: {router: ragrouter, ...}`)
     registration the router trained on all records and registered in MLflow
-    promotion    the protocol whose APGR decides champion/challenger
+    promotion    the gate a candidate passes to become champion (docs/promotion.md)
     reports      where reports go and the MLflow experiment
     ablations    variant name -> changes to `ragrouter` (the ablation pipeline)
 
@@ -29,6 +29,7 @@ from typing import Any, Mapping
 
 from ragrouter.data.sources import SourceConfig, model_names
 from ragrouter.encoder import EncoderConfig
+from ragrouter.evaluation.bootstrap import DRAWN_METRICS
 from ragrouter.features.query_features import FeatureConfig
 from ragrouter.judge.config import JudgeConfig
 from ragrouter.routers.base import RouterConfig
@@ -58,8 +59,11 @@ class LabelsConfig:
 
 @dataclass
 class ValidationConfig:
+    """min_rows: fewer records than this stop the run at validation (exit 2): too few to fit
+    folds and draw a routing curve on (a six-row file would otherwise fail deep in scoring)."""
+
     max_prompt_chars: int = 100_000
-    min_rows: int = 1
+    min_rows: int = 50
 
 
 @dataclass
@@ -80,13 +84,25 @@ class RegistrationConfig:
 
 
 @dataclass
-class PromotionConfig:
-    """protocol: the protocol the training pipeline scores its candidate on (and the champion,
-    when its split differs); scored_folds: how many of its folds (1: a held-out fold, the
-    candidate fitted once; null: every fold, full cross-validation as the benchmark does)."""
+class PromotionConfig(TypedConfig):
+    """The gate a candidate passes to become champion (docs/promotion.md).
+
+    protocol: the protocol the candidate, the champion's recipe and the baseline are scored on;
+    scored_folds: how many of its folds (1: a held-out fold, each router fitted once; null:
+    every fold, full cross-validation as the benchmark does); margin: the APGR gain over the
+    champion the lower end of its 95% paired-bootstrap interval must exceed; guarded: metrics
+    that must not get worse than the champion's, tolerance: by how much their interval's worse
+    end may (CPT fractions: higher is worse); baseline: a router the candidate must score at
+    least as well as (a `routers` entry of that name, else that router with its defaults);
+    min_queries: fewer evaluated queries than this and nothing is promoted."""
 
     protocol: str = "P1"
     scored_folds: int | None = 1
+    margin: float = 0.0
+    guarded: list[str] = field(default_factory=lambda: ["CPT50"])
+    tolerance: float = 0.05
+    baseline: str = "knn"
+    min_queries: int = 200
 
 
 @dataclass
@@ -180,6 +196,15 @@ class RunConfig(TypedConfig):
             missing = protocol.sources - set(source_names)
             if missing:
                 raise ConfigError(f"protocols[{i}] ({protocol.name}): names sources {sorted(missing)} that are not among sources {source_names}")
+        unguardable = [m for m in self.promotion.guarded if m not in DRAWN_METRICS]
+        if unguardable:
+            raise ConfigError(f"promotion.guarded: {unguardable} cannot be guarded; choose among {list(DRAWN_METRICS)}")
+        if self.promotion.min_queries < 1:
+            raise ConfigError(f"promotion.min_queries: must be >= 1, got {self.promotion.min_queries}")
+        try:
+            self.baseline
+        except ConfigError as error:
+            raise ConfigError(f"promotion.baseline: {error}") from None
         if self.promotion.protocol in {p.name for p in self.protocols}:
             try:
                 self.promotion_protocol
@@ -208,6 +233,13 @@ class RunConfig(TypedConfig):
             if protocol.name == self.promotion.protocol:
                 return dataclasses.replace(protocol, scored_folds=self.promotion.scored_folds)
         raise ConfigError(f"promotion.protocol: {self.promotion.protocol!r} is not among the protocols {[p.name for p in self.protocols]}")
+
+    @property
+    def baseline(self) -> RouterSpec:
+        """The router the candidate must score at least as well as: the `routers` entry named
+        `promotion.baseline`, else that registered router with its defaults (and the encoder)."""
+        name = self.promotion.baseline
+        return self.routers[name] if name in self.routers else self.router_spec(name, {})
 
     @property
     def model_names(self) -> tuple[str, str]:

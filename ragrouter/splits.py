@@ -141,8 +141,14 @@ def skipped_protocols(records: RoutingRecords, protocols: list[ProtocolConfig] |
     return [p.name for p in protocols if not p.sources <= present]
 
 
-def split_fingerprint(splits: pd.DataFrame, protocol: str) -> str:
-    """Hash of one protocol's assignment: equal fingerprints mean the same evaluation split."""
+def split_fingerprint(splits: pd.DataFrame, protocol: str, records: RoutingRecords) -> str:
+    """Hash of one protocol's assignment and of its records' outcomes (both models' qualities):
+    equal fingerprints mean the same evaluation, so relabelled data never passes for the split
+    a champion was scored on."""
     rows = splits[splits["protocol"] == protocol].sort_values(["fold", "role", "id"])
-    payload = "\n".join(f"{f}\t{r}\t{i}" for f, r, i in zip(rows["fold"], rows["role"], rows["id"]))
+    quality = records.frame.set_index("id").loc[rows["id"], ["strong_quality", "weak_quality"]]
+    payload = "\n".join(
+        f"{f}\t{r}\t{i}\t{s!r}\t{w!r}"
+        for f, r, i, s, w in zip(rows["fold"], rows["role"], rows["id"], quality["strong_quality"], quality["weak_quality"])
+    )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]

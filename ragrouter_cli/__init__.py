@@ -7,6 +7,8 @@
     ragrouter serve --strong-url ... --weak-url ...                the routing gateway (docs/gateway.md)
     ragrouter feedback export --store URL --out feedback.parquet   the gateway's feedback as a training source
     ragrouter schedule create --cron "0 3 * * *" -c CONFIG         retraining on a schedule (list, delete <id>)
+    ragrouter promote NAME VERSION [--reason ...]                  a version made champion by hand
+    ragrouter rollback NAME [--reason ...]                         the champion back to the previous one
 
 Bad input (a config key, a data row) stops with a message naming the file, key or row
 (exit code 2), never a traceback.
@@ -22,7 +24,7 @@ from typing import Any
 import yaml
 
 from ragrouter.errors import RAGRouterError
-from ragrouter_cli import schedule, serve
+from ragrouter_cli import aliases, schedule, serve
 from ragrouter_cli.yaml_file import read_mapping
 
 PIPELINES = {"training": "training_pipeline", "benchmark": "benchmark_pipeline", "ablation": "ablation_pipeline"}
@@ -116,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     export_parser.set_defaults(handler=export_feedback)
     schedule_parser = verbs.add_parser("schedule", help="retraining on a schedule: ZenML's, or a crontab entry on the local stack")
     schedule.add_arguments(schedule_parser, PIPELINES, checked_config)
+    aliases.add_arguments(verbs)
     args = parser.parse_args(argv)
     try:
         return args.handler(args)

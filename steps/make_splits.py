@@ -23,5 +23,5 @@ def make_splits(records: RoutingRecords, protocols: list[dict[str, Any]]) -> Ann
     if skipped:
         logger.warning("protocols %s skipped: their sources are not in the data", skipped)
     logger.info("splits for %s: %d assignment rows", present, len(splits))
-    log_metadata({"protocols": present, "skipped": skipped, "fingerprints": {p: split_fingerprint(splits, p) for p in present}})
+    log_metadata({"protocols": present, "skipped": skipped, "fingerprints": {p: split_fingerprint(splits, p, records) for p in present}})
     return splits

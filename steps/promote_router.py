@@ -6,12 +6,16 @@ from typing import Annotated, Any
 import pandas as pd
 from zenml import log_metadata, step
 
+from ragrouter.config import PromotionConfig
 from ragrouter.data.records import RoutingRecords
 from ragrouter.evaluation.artifacts import EvaluationReport
 from ragrouter.features.query_features import QueryFeatures
 from ragrouter.labels import Labels
-from ragrouter.registry.champion import reevaluate_version
-from ragrouter.registry.model_registry import apply_promotion, decide_promotion
+from ragrouter.registry.champion import rescore_version
+from ragrouter.registry.decision import PromotionDecision
+from ragrouter.registry.gate import gate_decision
+from ragrouter.registry.promotion import promote_by_gate
+from ragrouter.registry.recovery import recover_interrupted
 from ragrouter.registry.tracking import configure_tracking
 from ragrouter.splits import split_fingerprint
 
@@ -26,31 +30,33 @@ def promote_router(
     labels: Labels,
     splits: pd.DataFrame,
     router: str,
+    baseline: str,
     model_name: str,
-    promotion_protocol: str,
+    promotion: dict[str, Any],
+    experiment: str,
     features: QueryFeatures | None = None,
-) -> Annotated[dict[str, Any], "promotion"]:
-    """Alias `champion` moves to the new version only if its APGR is at least the champion's."""
-    row = report.table[(report.table["router"] == router) & (report.table["protocol"] == promotion_protocol)]
-    if row.empty:
+) -> Annotated[PromotionDecision, "promotion_decision"]:
+    """The gate (ragrouter.registry.gate) decides champion or challenger against the champion
+    read now, re-scored on this run's split, and the baseline; the alias moves only if that
+    champion still is one. First, what killed runs left behind is cleaned up."""
+    config = PromotionConfig.from_dict(promotion)
+    scores = report.scores[report.scores["protocol"] == config.protocol]
+    candidate, baseline_scores = scores[scores["router"] == router], scores[scores["router"] == baseline]
+    if candidate.empty or baseline_scores.empty:
         raise ValueError(
-            f"promotion compares {promotion_protocol} APGR, but this run evaluated {router} on "
-            f"{sorted(report.table['protocol'].unique())}: set promotion.protocol to one of them"
+            f"the gate compares {router} and the baseline {baseline} on {config.protocol}, but this run evaluated "
+            f"{sorted(set(zip(report.scores['router'], report.scores['protocol'])))}: set promotion.protocol to one of them"
         )
     configure_tracking()
-    decision = decide_promotion(
-        model_name,
-        model_version,
-        metric_tag=f"{promotion_protocol}.APGR",
-        split_tag=f"{promotion_protocol}.split",
-        candidate_metric=float(row["APGR"].iloc[0]),
-        split_fingerprint=split_fingerprint(splits, promotion_protocol),
-        reevaluate_champion=lambda champion: reevaluate_version(
-            model_name, str(champion.version), promotion_protocol, records, labels, splits, features
-        ),
-    )
-    apply_promotion(model_name, model_version, decision)
+    recover_interrupted(model_name, experiment)
+    fingerprint = split_fingerprint(splits, config.protocol, records)
+
+    def decide(champion: str | None) -> PromotionDecision:
+        enough = candidate["id"].nunique() >= config.min_queries
+        rescored = rescore_version(model_name, champion, config.protocol, records, labels, splits, features) if champion and enough else None
+        return gate_decision(model_name, model_version, candidate, baseline_scores, champion, rescored, config, fingerprint)
+
+    decision = promote_by_gate(model_name, model_version, decide)
     logger.info("%s version %s is now @%s: %s", model_name, model_version, decision.alias, decision.reason)
-    result = {"model_name": model_name, "version": model_version, "alias": decision.alias, "reason": decision.reason}
-    log_metadata(result)
-    return result
+    log_metadata({"model_name": model_name, "version": model_version, "alias": decision.alias, "reason": decision.reason})
+    return decision

@@ -9,6 +9,7 @@ import pandas as pd
 from zenml import get_step_context, log_metadata, step
 
 from ragrouter.bundle import RouterBundle
+from ragrouter.data.records import RoutingRecords
 from ragrouter.evaluation.artifacts import EvaluationReport
 from ragrouter.registry.model_registry import register_bundle
 from ragrouter.registry.tracking import configure_tracking, flat_params, pipeline_run, tracking_store_identity
@@ -24,6 +25,7 @@ logger = logging.getLogger(__name__)
 def register_router(
     bundle: RouterBundle,
     report: EvaluationReport,
+    records: RoutingRecords,
     splits: pd.DataFrame,
     model_name: str = "ragrouter",
     experiment: str = "ragrouter-training",
@@ -45,7 +47,7 @@ def register_router(
     for row in own_rows.itertuples(index=False):
         tags[f"{row.protocol}.APGR"] = f"{row.APGR:.6f}"
         tags[f"{row.protocol}.CPT50"] = f"{row.CPT50:.6f}"
-        tags[f"{row.protocol}.split"] = split_fingerprint(splits, row.protocol)
+        tags[f"{row.protocol}.split"] = split_fingerprint(splits, row.protocol, records)
     configure_tracking()
     with pipeline_run(experiment, str(run.id), run.name):
         version = register_bundle(bundle, model_name, tags)

@@ -78,6 +78,26 @@ def postgres_database():
             admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+@pytest.fixture(params=["sqlite"])
+def tracking_store(request):
+    """MLFLOW_TRACKING_URI for a test: the sqlite store, or an MLflow server on PostgreSQL where a
+    test is marked `support.SQLITE_AND_POSTGRES`."""
+    from ragrouter.registry.tracking import configure_tracking
+
+    if request.param == "sqlite":
+        yield configure_tracking()
+        return
+    server = request.getfixturevalue("mlflow_postgres_server")
+    previous = os.environ["MLFLOW_TRACKING_URI"]
+    os.environ["MLFLOW_TRACKING_URI"] = server.uri
+    configure_tracking()
+    try:
+        yield server.uri
+    finally:
+        os.environ["MLFLOW_TRACKING_URI"] = previous
+        configure_tracking()
+
+
 @pytest.fixture(scope="session")
 def state_dir() -> Path:
     return _STATE

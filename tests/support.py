@@ -65,3 +65,7 @@ def vector_features(vectors: np.ndarray, encoder: EncoderConfig | None = None) -
     """Features holding only given sentence vectors, as if `encoder` (the default) computed them."""
     config = FeatureConfig(encoder or EncoderConfig())
     return QueryFeatures(config, config.identity, {"pooled": np.asarray(vectors, dtype=np.float32)})
+
+
+# a registry test run against the sqlite store and an MLflow server on PostgreSQL (`tracking_store`)
+SQLITE_AND_POSTGRES = pytest.mark.parametrize("tracking_store", ["sqlite", "postgresql-server"], indirect=True)

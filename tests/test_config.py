@@ -33,6 +33,9 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
         ({"registration": {"strong_fraction": 2}}, "registration: strong_fraction must be in [0, 1], got 2.0"),
         ({"labels": {"threshold": -0.1}}, "labels: threshold must be >= 0"),
         ({"promotion": {"scored_folds": 9}}, "promotion.scored_folds: protocol P1: scored_folds must be between 1 and folds (5), got 9"),
+        ({"promotion": {"guarded": ["CPT90"]}}, "promotion.guarded: ['CPT90'] cannot be guarded; choose among ['APGR', 'CPT50', 'CPT20', 'CPT80']"),
+        ({"promotion": {"min_queries": 0}}, "promotion.min_queries: must be >= 1, got 0"),
+        ({"promotion": {"baseline": "knnn"}}, "promotion.baseline: routers.knnn: unknown router 'knnn'"),
     ],
 )
 def test_a_bad_setting_fails_with_its_path(parameters, message):

@@ -19,7 +19,8 @@ from zenml.enums import ExecutionStatus
 from support import free_port, venv_env, wait_until_healthy
 from pipelines import training_pipeline
 from ragrouter.bundle import RouterBundle
-from ragrouter.registry.model_registry import CHAMPION, apply_promotion, decide_promotion, register_bundle
+from ragrouter.registry.model_registry import CHAMPION, register_bundle
+from ragrouter.registry.promotion import manual_promote
 from ragrouter.registry.tracking import configure_tracking, use_experiment
 from ragrouter.routers import build_router
 
@@ -62,8 +63,7 @@ def test_register_promote_and_load_through_the_server(server_uri, monkeypatch):
     bundle = RouterBundle(build_router("random", {"seed": 5}), 0.5, 0.5)
     with mlflow.start_run(experiment_id=use_experiment("tests")):
         version = register_bundle(bundle, name, {"P1.APGR": 0.6, "P1.split": "s"})
-    decision = decide_promotion(name, version, "P1.APGR", "P1.split", 0.6, "s", lambda champion: 0.0)
-    apply_promotion(name, version, decision)
+    manual_promote(name, version, "through the server")  # its lock: a file in the user's cache folder
     assert str(MlflowClient().get_model_version_by_alias(name, CHAMPION).version) == version
 
     model = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}")

@@ -92,7 +92,7 @@ def test_small_config_trains_evaluates_and_registers_a_champion(tmp_path):
     table = pd.read_csv(latest / "table.csv")
     assert list(table.columns) == ["protocol", "router", "APGR", "CPT20", "CPT50", "CPT80", "APGR_routellm", "n", *INTERVAL_COLUMNS]
     # the production pipeline scores its candidate on the promotion protocol only
-    assert set(zip(table["protocol"], table["router"])) == {("P1", "ragrouter")}
+    assert set(zip(table["protocol"], table["router"])) == {("P1", "ragrouter"), ("P1", "knn")}  # and the gate's baseline
     scores = pd.read_csv(latest / "scores.csv")
     recomputed = evaluate_scores(scores).set_index(["protocol", "router"])["APGR"]
     np.testing.assert_allclose(table.set_index(["protocol", "router"])["APGR"].loc[recomputed.index], recomputed)
@@ -138,7 +138,7 @@ def test_small_config_trains_evaluates_and_registers_a_champion(tmp_path):
 def test_rerun_is_cached_and_encoder_or_data_changes_rerun_only_what_depends_on_them(mini_csv, tmp_path):
     csv = tmp_path / "mini.csv"
     shutil.copy(mini_csv, csv)
-    params = _mini_params(csv, "ragrouter-cache-test", tmp_path / "reports")
+    params = _mini_params(csv, "ragrouter-cache-test", tmp_path / "reports", promotion={"min_queries": 50})
     first = _run(**params)
     assert first.status == ExecutionStatus.COMPLETED
 

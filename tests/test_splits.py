@@ -51,8 +51,8 @@ def test_splits_do_not_depend_on_row_order():
     shuffled = RoutingRecords(records.frame.sample(frac=1.0, random_state=3))
     a, b = make_splits(records, DEFAULT_PROTOCOLS), make_splits(shuffled, DEFAULT_PROTOCOLS)
     for protocol in ("P1", "P2", "P3", "P4"):
-        assert split_fingerprint(a, protocol) == split_fingerprint(b, protocol)
-    assert split_fingerprint(a, "P1") != split_fingerprint(a, "P3")
+        assert split_fingerprint(a, protocol, records) == split_fingerprint(b, protocol, shuffled)
+    assert split_fingerprint(a, "P1", records) != split_fingerprint(a, "P3", records)
 
 
 def test_protocols_with_absent_sources_are_skipped():
@@ -81,7 +81,7 @@ def test_a_protocol_can_score_its_first_folds_only():
     held_out = make_splits(records, [ProtocolConfig("P1", "kfold", "mmlu", scored_folds=1)])
     assert set(held_out["fold"]) == {0}
     pd.testing.assert_frame_equal(held_out, full[full["fold"] == 0].reset_index(drop=True))
-    assert split_fingerprint(held_out, "P1") != split_fingerprint(full, "P1")
+    assert split_fingerprint(held_out, "P1", records) != split_fingerprint(full, "P1", records)
     with pytest.raises(ValueError, match="scored_folds must be between 1 and folds"):
         ProtocolConfig("P1", "kfold", "mmlu", scored_folds=0)
 
@@ -117,3 +117,14 @@ def test_prompts_equal_after_normalisation_share_a_fold():
     alone = make_splits(records, [ProtocolConfig("P1", "kfold", "mmlu")])
     alone_test = alone[alone["role"] == "test"].set_index("id")["fold"]
     assert test.loc[alone_test.index].equals(alone_test)
+
+
+def test_relabelled_records_change_the_fingerprint_of_the_same_ids():
+    records = _records()
+    splits = make_splits(records, DEFAULT_PROTOCOLS)
+    relabelled = records.frame.copy()
+    relabelled.loc[relabelled.index[0], "strong_quality"] = 1.0 - relabelled.loc[relabelled.index[0], "strong_quality"]
+    relabelled = RoutingRecords(relabelled)
+    pd.testing.assert_frame_equal(make_splits(relabelled, DEFAULT_PROTOCOLS), splits)  # the same ids in the same folds
+    assert split_fingerprint(splits, "P1", relabelled) != split_fingerprint(splits, "P1", records)
+    assert split_fingerprint(splits, "P3", relabelled) == split_fingerprint(splits, "P3", records)  # that record is not in P3

@@ -26,6 +26,7 @@ INTERVAL_COLUMNS = (
     "APGR_low", "APGR_high", "CPT50_low", "CPT50_high", "APGR_gap_low", "APGR_gap_high", "CPT50_gap_low", "CPT50_gap_high", "best_wins"
 )
 DEFAULT_RESAMPLES = 1000
+DRAWN_METRICS = ("APGR", "CPT50", "CPT20", "CPT80")  # the columns of each draw, in this order
 LEVEL = 0.95  # the central share of the draws an interval holds
 
 
@@ -60,8 +61,8 @@ def interval(values: np.ndarray) -> tuple[float, float]:
 
 
 def resampled_metrics(scores_frame: pd.DataFrame, resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> dict[str, dict[str, np.ndarray]]:
-    """Protocol -> router -> (resamples, 2) array of APGR and CPT(50%), every router of a
-    protocol on the same draws of its queries."""
+    """Protocol -> router -> (resamples, len(DRAWN_METRICS)) array of APGR and CPT(50%, 20%,
+    80%), every router of a protocol on the same draws of its queries."""
     if resamples < 1:
         raise ValueError(f"resamples must be >= 1, got {resamples}")
     rng = np.random.default_rng(seed)
@@ -76,7 +77,7 @@ def _resampled_metrics(scored: pd.DataFrame, resamples: int, rng: np.random.Gene
         str(router): (group["score"].to_numpy(), group["strong_quality"].to_numpy(), group["weak_quality"].to_numpy(), position[group["id"]].to_numpy())
         for router, group in scored.groupby("router", sort=True)
     }
-    draws = {router: np.full((resamples, 2), np.nan) for router in columns}
+    draws = {router: np.full((resamples, len(DRAWN_METRICS)), np.nan) for router in columns}
     for r in tqdm(range(resamples), desc=f"bootstrap {scored['protocol'].iloc[0]}", leave=False):
         counts = rng.multinomial(len(ids), np.full(len(ids), 1.0 / len(ids)))
         for router, (score, strong, weak, rows) in columns.items():
@@ -84,5 +85,5 @@ def _resampled_metrics(scored: pd.DataFrame, resamples: int, rng: np.random.Gene
             if abs(weights @ (strong - weak)) <= EQUAL_MEANS_ATOL * max(weights.sum(), 1):
                 continue
             curve = routing_curve(score, strong, weak, weights)
-            draws[router][r] = apgr(curve), cpt(curve, 0.5)
+            draws[router][r] = apgr(curve), cpt(curve, 0.5), cpt(curve, 0.2), cpt(curve, 0.8)
     return draws

@@ -1,31 +1,35 @@
-"""Registering a router bundle in the MLflow model registry, and champion/challenger promotion."""
+"""Registering a router bundle in the MLflow model registry, and reading it back."""
 
 from __future__ import annotations
 
-import logging
-import math
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from ragrouter.bundle import RouterBundle
+from ragrouter.errors import RAGRouterError
+from ragrouter.registry.decision import CHAMPION
+from ragrouter.registry.kill_point import kill_point
 from ragrouter.registry.pyfunc import INPUT_EXAMPLE, SIGNATURE
 
-logger = logging.getLogger(__name__)
-CHAMPION, CHALLENGER = "champion", "challenger"
+COMPLETE_TAG = "ragrouter.complete"  # set last: a version without it was never finished
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class UnknownVersionError(RAGRouterError, LookupError):
+    """A model or version the registry does not have (or has only half)."""
 
 
 def register_bundle(bundle: RouterBundle, model_name: str, tags: dict[str, str]) -> str:
     """Log the bundle as a pyfunc in the active MLflow run and register it; returns the version.
 
     If anything fails after the version exists, the version is deleted: a half-registered
-    model never stays in the registry.
+    model never stays in the registry. COMPLETE_TAG is set last; a version a killed process
+    left without it is found and deleted by `registry.recovery`.
     """
     client = MlflowClient()
     with tempfile.TemporaryDirectory() as tmp:
@@ -41,8 +45,9 @@ def register_bundle(bundle: RouterBundle, model_name: str, tags: dict[str, str])
             registered_model_name=model_name,
         )
     version = str(info.registered_model_version)
+    kill_point("registered")
     try:
-        for key, value in tags.items():
+        for key, value in {**tags, COMPLETE_TAG: "true"}.items():
             client.set_model_version_tag(model_name, version, key, str(value))
     except Exception:
         client.delete_model_version(model_name, version)
@@ -50,71 +55,29 @@ def register_bundle(bundle: RouterBundle, model_name: str, tags: dict[str, str])
     return version
 
 
-@dataclass
-class PromotionDecision:
-    alias: str
-    reason: str
-    candidate_metric: float
-    champion_version: str | None
-    champion_metric: float | None
-
-
 def current_champion(model_name: str) -> Any | None:
+    """The version aliased champion, None if there is none (or no such model)."""
     try:
         return MlflowClient().get_model_version_by_alias(model_name, CHAMPION)
     except MlflowException:
         return None
 
 
-def require_version(model_name: str, version: str) -> None:
-    """Fail clearly when `version` is not in this store: a cached registration from a run
-    against a store since deleted or replaced names a version this registry never had."""
+def require_version(model_name: str, version: str) -> Any:
+    """The version, complete; fails clearly when it is not in this store (a cached registration
+    from a run against a store since deleted or replaced names a version this registry never
+    had) or was never finished (its registering process was killed)."""
     try:
-        MlflowClient().get_model_version(model_name, version)
+        found = MlflowClient().get_model_version(model_name, version)
     except MlflowException as error:
-        raise LookupError(
+        raise UnknownVersionError(
             f"model {model_name!r} version {version} is not in the MLflow registry at {mlflow.get_tracking_uri()}: "
             "it was registered by an earlier run into a store that has since been deleted or replaced. "
             "Re-run with `steps: {register_router: {enable_cache: false}}` in the run config to register again."
         ) from error
-
-
-def decide_promotion(
-    model_name: str,
-    version: str,
-    metric_tag: str,
-    split_tag: str,
-    candidate_metric: float,
-    split_fingerprint: str,
-    reevaluate_champion: Callable[[Any], float],
-) -> PromotionDecision:
-    """Champion moves to `version` only if its metric is at least the champion's on the same split.
-
-    When the champion was evaluated on another split, `reevaluate_champion(champion_version)`
-    scores the champion's recipe on this run's split, so the comparison is like for like.
-    """
-    require_version(model_name, version)
-    champion = current_champion(model_name)
-    if champion is None:
-        return PromotionDecision(CHAMPION, "no champion yet", candidate_metric, None, None)
-    if champion.tags.get(split_tag) == split_fingerprint and metric_tag in champion.tags:
-        champion_metric, how = float(champion.tags[metric_tag]), "recorded"
-    else:
-        champion_metric, how = reevaluate_champion(champion), "re-evaluated on this split"
-    if math.isnan(candidate_metric):
-        raise ValueError(f"candidate version {version} has no {metric_tag}: cannot compare")
-    if candidate_metric >= champion_metric:
-        reason = f"{metric_tag} {candidate_metric:.4f} >= champion v{champion.version} {champion_metric:.4f} ({how})"
-        return PromotionDecision(CHAMPION, reason, candidate_metric, str(champion.version), champion_metric)
-    reason = f"{metric_tag} {candidate_metric:.4f} < champion v{champion.version} {champion_metric:.4f} ({how})"
-    return PromotionDecision(CHALLENGER, reason, candidate_metric, str(champion.version), champion_metric)
-
-
-def apply_promotion(model_name: str, version: str, decision: PromotionDecision) -> None:
-    client = MlflowClient()
-    client.set_registered_model_alias(model_name, decision.alias, version)
-    client.set_model_version_tag(model_name, version, "promotion", decision.reason)
-    logger.info("%s v%s -> @%s: %s", model_name, version, decision.alias, decision.reason)
+    if found.tags.get(COMPLETE_TAG) != "true":
+        raise UnknownVersionError(f"model {model_name!r} version {version} was never completely registered (no {COMPLETE_TAG} tag): it cannot be promoted")
+    return found
 
 
 def load_bundle(model_name: str, version: str) -> RouterBundle:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -15,6 +16,7 @@ from mlflow.exceptions import MlflowException
 SQLITE_PREFIX = "sqlite:///"
 DEFAULT_TRACKING_URI = "sqlite:///mlruns.db"
 PIPELINE_RUN_TAG = "zenml_run_id"
+OWNER_TAG = "ragrouter.owner"  # host:pid of the process that last wrote into the run
 DEFAULT_EXPERIMENT_ID = "0"  # every MLflow store creates it with itself
 
 
@@ -68,18 +70,26 @@ def configure_tracking(tracking_uri: str | None = None) -> str:
     return uri
 
 
+def process_owner() -> str:
+    """This process as the owner of an MLflow run: `host:pid`."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 @contextmanager
 def pipeline_run(experiment: str, pipeline_run_id: str, run_name: str) -> Iterator[mlflow.ActiveRun]:
-    """The MLflow run of this pipeline run: created by the first step that logs, resumed after."""
+    """The MLflow run of this pipeline run: created by the first step that logs, resumed after.
+    It names its owner process (OWNER_TAG), so a run left RUNNING by a killed process can be
+    told from one still in progress (registry.recovery)."""
     experiment_id = use_experiment(experiment)
     found = mlflow.search_runs(
         [experiment_id], filter_string=f"tags.{PIPELINE_RUN_TAG} = '{pipeline_run_id}'", output_format="list"
     )
     if found:
         with mlflow.start_run(run_id=found[0].info.run_id) as run:
+            mlflow.set_tag(OWNER_TAG, process_owner())
             yield run
     else:
-        with mlflow.start_run(run_name=run_name, tags={PIPELINE_RUN_TAG: pipeline_run_id}) as run:
+        with mlflow.start_run(run_name=run_name, tags={PIPELINE_RUN_TAG: pipeline_run_id, OWNER_TAG: process_owner()}) as run:
             yield run
 
 
