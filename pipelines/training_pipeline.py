@@ -1,6 +1,7 @@
 """Training pipeline, the production retraining pipeline: ingest -> validate -> label ->
 features -> index -> the candidate scored on the promotion protocol -> trained on all records
--> registered in MLflow -> promoted over the champion if it scores at least as well."""
+-> registered in MLflow -> promoted over the champion if it scores at least as well -> the
+MLflow version and the run's ZenML Model version linked both ways (docs/lineage.md)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import materializers  # noqa: F401  (registers the project's materializers)
 from zenml import pipeline
 from zenml.enums import ExecutionMode
 
+from pipelines.model_control import attach_model
 from pipelines.stages import evaluated, extracted_features, labelled_records
+from pipelines.tracking import tracker_options
 from ragrouter.config import RunConfig
-from steps import build_index, make_splits, promote_router, register_router, train_router
+from steps import build_index, link_model_version, make_splits, promote_router, register_router, train_router
 
 
 @pipeline(enable_cache=True, execution_mode=ExecutionMode.FAIL_FAST)
@@ -28,6 +31,7 @@ def training_pipeline(
     reports: dict[str, Any] | None = None,
 ) -> None:
     run = RunConfig.from_dict(locals())
+    attach_model(run.registration.model_name)
     candidate, protocol = run.candidate, run.promotion_protocol
     records, record_labels = labelled_records(run)
     splits = make_splits(records, protocols=[protocol.to_dict()])
@@ -47,8 +51,9 @@ def training_pipeline(
         features=features,
         index=index,
     )
-    version = register_router(bundle, report, splits, model_name=run.registration.model_name, experiment=run.reports.experiment)
-    promote_router(
+    tracked = tracker_options(run.reports.experiment)  # every step that reads or writes MLflow
+    version = register_router.with_options(**tracked)(bundle, report, splits, model_name=run.registration.model_name, experiment=run.reports.experiment)
+    promote_router.with_options(**tracked)(
         version,
         report,
         records,
@@ -59,3 +64,4 @@ def training_pipeline(
         promotion_protocol=protocol.name,
         features=features,
     )
+    link_model_version.with_options(**tracked)(version, model_name=run.registration.model_name, after="promote_router")

@@ -4,6 +4,7 @@ from steps.build_index import build_index
 from steps.evaluate_routers import evaluate_routers
 from steps.extract_features import extract_features
 from steps.ingest_data import ingest_data
+from steps.link_model_version import link_model_version
 from steps.make_labels import make_labels
 from steps.make_splits import make_splits
 from steps.promote_router import promote_router
@@ -19,6 +20,7 @@ __all__ = [
     "evaluate_routers",
     "extract_features",
     "ingest_data",
+    "link_model_version",
     "make_labels",
     "make_splits",
     "promote_router",

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from zenml import log_metadata, step
 
+from ragrouter.data.fingerprint import file_digests
 from ragrouter.data.ingest import ingest_sources
 from ragrouter.data.records import RoutingRecords
 from ragrouter.data.sources import SourceConfig
@@ -19,9 +20,16 @@ def ingest_data(sources: list[dict[str, Any]], data_fingerprint: str) -> Annotat
     """Read every configured source into routing records.
 
     `data_fingerprint` (a hash of the files' bytes, computed when the pipeline is built)
-    is a parameter only so that changed files invalidate this step's cache.
+    is a parameter only so that changed files invalidate this step's cache. The records
+    artifact carries, per source, its record count and the sha256 of each file it read: a
+    registered model's lineage (`ragrouter lineage`) names its data by them.
     """
     records, summary = ingest_sources([SourceConfig.from_dict(s) for s in sources])
-    logger.info("ingested %d records: %s (fingerprint %s)", len(records), records.counts_by_source(), data_fingerprint)
-    log_metadata({"records": len(records), "by_source": records.counts_by_source(), "ingestion": asdict(summary)})
+    counts = records.counts_by_source()
+    logger.info("ingested %d records: %s (fingerprint %s)", len(records), counts, data_fingerprint)
+    log_metadata({"records": len(records), "by_source": counts, "ingestion": asdict(summary)})
+    data_sources = {
+        s["name"]: {"kind": s["kind"], "path": s["path"], "records": counts.get(s["name"], 0), "files": file_digests(s)} for s in sources
+    }
+    log_metadata({"records": len(records), "data_sources": data_sources}, infer_artifact=True)
     return records

@@ -18,14 +18,27 @@ def fingerprint_paths(paths: Iterable[str | Path]) -> str:
     return digest.hexdigest()[:16]
 
 
+def source_paths(source: dict) -> list[Path]:
+    """The paths one configured source reads: its file or folder, and its contaminated-prompt list."""
+    path = Path(source["path"])
+    if source.get("contaminated_path"):
+        return [path, Path(source["contaminated_path"])]
+    if path.suffix and (path.parent / "contaminated_prompts.jsonl").exists():
+        return [path, path.parent / "contaminated_prompts.jsonl"]
+    return [path]
+
+
 def fingerprint_sources(sources: Iterable[dict]) -> str:
     """Fingerprint of every file the configured sources read, contaminated-prompt lists included."""
-    paths: list[Path] = []
-    for source in sources:
-        path = Path(source["path"])
-        paths.append(path)
-        if source.get("contaminated_path"):
-            paths.append(Path(source["contaminated_path"]))
-        elif path.suffix and (path.parent / "contaminated_prompts.jsonl").exists():
-            paths.append(path.parent / "contaminated_prompts.jsonl")
-    return fingerprint_paths(paths)
+    return fingerprint_paths([path for source in sources for path in source_paths(source)])
+
+
+def file_digests(source: dict) -> dict[str, str]:
+    """Full sha256 of each file a source reads (absolute path -> hex digest): what a registered
+    model's lineage names as its data."""
+    digests = {}
+    for root in source_paths(source):
+        files = sorted(f for f in root.rglob("*") if f.is_file()) if root.is_dir() else [root]
+        for file in files:
+            digests[str(file.resolve())] = hashlib.sha256(file.read_bytes()).hexdigest()
+    return digests
