@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipelines.tracking import tracker_options
 from ragrouter.config import RouterSpec, RunConfig, feature_configs
 from ragrouter.data.fingerprint import fingerprint_sources
 from steps import evaluate_routers, extract_features, ingest_data, label_with_judge, make_labels, publish_report, score_out_of_fold, validate_data
@@ -32,7 +33,9 @@ def extracted_features(records: Any, routers: list[RouterSpec]) -> dict[str, Any
 
 def evaluated(run: RunConfig, records: Any, labels: Any, splits: Any, features: dict[str, Any], routers: list[RouterSpec]) -> tuple[Any, Any]:
     """Out-of-fold scores of every router on `splits`, evaluated and published once:
-    (evaluation report, report folder)."""
+    (evaluation report, report folder). The two steps that log to MLflow run under the active
+    stack's MLflow tracker where it has one."""
+    tracked = tracker_options(run.reports.experiment)
     scores = [
         score_out_of_fold(
             records,
@@ -46,5 +49,5 @@ def evaluated(run: RunConfig, records: Any, labels: Any, splits: Any, features: 
         )
         for spec in routers
     ]
-    report, _ = evaluate_routers(scores, experiment=run.reports.experiment, bootstrap_resamples=run.reports.bootstrap_resamples)
-    return report, publish_report(report, reports_dir=run.reports.dir, experiment=run.reports.experiment)
+    report, _ = evaluate_routers.with_options(**tracked)(scores, experiment=run.reports.experiment, bootstrap_resamples=run.reports.bootstrap_resamples)
+    return report, publish_report.with_options(**tracked)(report, reports_dir=run.reports.dir, experiment=run.reports.experiment)

@@ -1,7 +1,8 @@
 """Training pipeline, the production retraining pipeline: ingest -> validate -> label ->
 features -> index -> the candidate and the baseline scored on the promotion protocol ->
 trained on all records -> registered in MLflow -> promoted if it passes the gate (over the
-champion, re-scored on the same split, and the baseline: docs/promotion.md)."""
+champion, re-scored on the same split, and the baseline: docs/promotion.md) -> the MLflow
+version and the run's ZenML Model version linked both ways (docs/lineage.md)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ import materializers  # noqa: F401  (registers the project's materializers)
 from zenml import pipeline
 from zenml.enums import ExecutionMode
 
+from pipelines.model_control import attach_model
 from pipelines.stages import evaluated, extracted_features, labelled_records
+from pipelines.tracking import tracker_options
 from ragrouter.config import RunConfig
-from steps import build_index, make_splits, promote_router, register_router, train_router
+from steps import build_index, link_model_version, make_splits, promote_router, register_router, train_router
 
 
 @pipeline(enable_cache=True, execution_mode=ExecutionMode.FAIL_FAST)
@@ -30,6 +33,7 @@ def training_pipeline(
     reports: dict[str, Any] | None = None,
 ) -> None:
     run = RunConfig.from_dict(locals())
+    attach_model(run.registration.model_name)
     candidate, baseline, protocol = run.candidate, run.baseline, run.promotion_protocol
     scored = [candidate] if baseline.name == candidate.name else [candidate, baseline]
     records, record_labels = labelled_records(run)
@@ -50,8 +54,11 @@ def training_pipeline(
         features=features.get(candidate.feature_key),
         index=index,
     )
-    version = register_router(bundle, report, records, splits, model_name=run.registration.model_name, experiment=run.reports.experiment)
-    promote_router(
+    tracked = tracker_options(run.reports.experiment)  # every step that reads or writes MLflow
+    version = register_router.with_options(**tracked)(
+        bundle, report, records, splits, model_name=run.registration.model_name, experiment=run.reports.experiment
+    )
+    promote_router.with_options(**tracked)(
         version,
         report,
         records,
@@ -64,3 +71,4 @@ def training_pipeline(
         experiment=run.reports.experiment,
         features=features.get(candidate.feature_key),
     )
+    link_model_version.with_options(**tracked)(version, model_name=run.registration.model_name, after="promote_router")

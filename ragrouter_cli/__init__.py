@@ -9,6 +9,8 @@
     ragrouter schedule create --cron "0 3 * * *" -c CONFIG         retraining on a schedule (list, delete <id>)
     ragrouter promote NAME VERSION [--reason ...]                  a version made champion by hand
     ragrouter rollback NAME [--reason ...]                         the champion back to the previous one
+    ragrouter lineage models:/ragrouter@champion [--json]          a registered version's data, run, code, promotion
+    ragrouter lineage diff models:/ragrouter/1 models:/ragrouter/2  what differs between two versions
 
 Bad input (a config key, a data row) stops with a message naming the file, key or row
 (exit code 2), never a traceback.
@@ -24,7 +26,7 @@ from typing import Any
 import yaml
 
 from ragrouter.errors import RAGRouterError
-from ragrouter_cli import aliases, schedule, serve
+from ragrouter_cli import aliases, lineage, schedule, serve
 from ragrouter_cli.yaml_file import read_mapping
 
 PIPELINES = {"training": "training_pipeline", "benchmark": "benchmark_pipeline", "ablation": "ablation_pipeline"}
@@ -119,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     schedule_parser = verbs.add_parser("schedule", help="retraining on a schedule: ZenML's, or a crontab entry on the local stack")
     schedule.add_arguments(schedule_parser, PIPELINES, checked_config)
     aliases.add_arguments(verbs)
+    lineage_parser = verbs.add_parser("lineage", help="a registered version traced through MLflow and ZenML (or `lineage diff A B`)")
+    lineage.add_arguments(lineage_parser)
     args = parser.parse_args(argv)
     try:
         return args.handler(args)

@@ -5,6 +5,7 @@ from steps.evaluate_routers import evaluate_routers
 from steps.extract_features import extract_features
 from steps.ingest_data import ingest_data
 from steps.label_with_judge import label_with_judge
+from steps.link_model_version import link_model_version
 from steps.make_labels import make_labels
 from steps.make_splits import make_splits
 from steps.promote_router import promote_router
@@ -21,6 +22,7 @@ __all__ = [
     "extract_features",
     "ingest_data",
     "label_with_judge",
+    "link_model_version",
     "make_labels",
     "make_splits",
     "promote_router",

@@ -11,6 +11,7 @@ from zenml import get_step_context, log_metadata, step
 from ragrouter.bundle import RouterBundle
 from ragrouter.data.records import RoutingRecords
 from ragrouter.evaluation.artifacts import EvaluationReport
+from ragrouter.registry.code_version import code_version_tags
 from ragrouter.registry.model_registry import register_bundle
 from ragrouter.registry.tracking import configure_tracking, flat_params, pipeline_run, tracking_store_identity
 from ragrouter.registry.training_curve import log_training_curve
@@ -30,7 +31,9 @@ def register_router(
     model_name: str = "ragrouter",
     experiment: str = "ragrouter-training",
 ) -> Annotated[str, "model_version"]:
-    """Log the bundle as an MLflow pyfunc and register a new version tagged with its metrics."""
+    """Log the bundle as an MLflow pyfunc and register a new version tagged with its metrics,
+    the pipeline run and the code (git commit, dirty or not). It logs into the active MLflow
+    run where ZenML's experiment tracker started one (pipelines/tracking.py)."""
     context = get_step_context()
     run = context.pipeline_run
     entry = bundle.metadata.get("router_entry", bundle.router.name)  # the name in the routers: block
@@ -43,6 +46,7 @@ def register_router(
         "strong_fraction": bundle.strong_fraction,
         "zenml_run_id": str(run.id),
         "zenml_run_name": run.name,
+        **code_version_tags(),
     }
     for row in own_rows.itertuples(index=False):
         tags[f"{row.protocol}.APGR"] = f"{row.APGR:.6f}"

@@ -1,4 +1,5 @@
-"""MLflow tracking: one MLflow run per pipeline run, found again by the pipeline run's id."""
+"""MLflow tracking: one MLflow run per pipeline run, found again by the pipeline run's id (or
+the one ZenML's MLflow experiment tracker started for the step)."""
 
 from __future__ import annotations
 
@@ -30,15 +31,20 @@ def _sqlite_database(uri: str) -> Path | None:
     return Path(uri[len(SQLITE_PREFIX) :]).resolve() if uri.startswith(SQLITE_PREFIX) else None
 
 
+def absolute_tracking_uri(uri: str) -> str:
+    """`uri` with a sqlite store's path made absolute (from the working directory): the same
+    store wherever the process that reads it runs from; other URIs unchanged."""
+    database = _sqlite_database(uri)
+    return f"{SQLITE_PREFIX}{database}" if database else uri
+
+
 def tracking_store_identity() -> str:
     """Which store this process would write into: its location (a sqlite path made absolute)
     and when it was created (its Default experiment's creation time). In the cache key of steps
     whose results live in that store (a registered version, logged metrics): such a result is
     reusable only against the same store, not one beside it (another clone's mlruns.db) nor a
     new one where it used to be (a fresh checkout at the same path, a deleted mlruns.db)."""
-    uri = resolve_tracking_uri()
-    database = _sqlite_database(uri)
-    location = f"{SQLITE_PREFIX}{database}" if database else uri
+    location = absolute_tracking_uri(resolve_tracking_uri())
     try:
         created = MlflowClient(tracking_uri=location).get_experiment(DEFAULT_EXPERIMENT_ID).creation_time
     except MlflowException as error:  # unreachable: the step runs, and says why it cannot register
@@ -79,7 +85,15 @@ def process_owner() -> str:
 def pipeline_run(experiment: str, pipeline_run_id: str, run_name: str) -> Iterator[mlflow.ActiveRun]:
     """The MLflow run of this pipeline run: created by the first step that logs, resumed after.
     It names its owner process (OWNER_TAG), so a run left RUNNING by a killed process can be
-    told from one still in progress (registry.recovery)."""
+    told from one still in progress (registry.recovery).
+
+    A run already active (ZenML's MLflow experiment tracker starts one per pipeline run before
+    each step of it, and ends it after) is used as it is, tagged with the pipeline run's id.
+    """
+    if (active := mlflow.active_run()) is not None:
+        mlflow.set_tags({PIPELINE_RUN_TAG: pipeline_run_id, OWNER_TAG: process_owner()})
+        yield active
+        return
     experiment_id = use_experiment(experiment)
     found = mlflow.search_runs(
         [experiment_id], filter_string=f"tags.{PIPELINE_RUN_TAG} = '{pipeline_run_id}'", output_format="list"
