@@ -10,10 +10,12 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import mlflow
 import numpy as np
@@ -284,13 +286,23 @@ def test_the_strong_share_holds_on_traffic_unlike_training(served, routellm_data
     assert _metric(served.url, "ragrouter_strong_share") == pytest.approx(np.mean(decisions[-200:]), abs=0.02)
 
 
+@contextmanager
+def _running_gateway(served_dir: Path, name: str, config: dict) -> Iterator[str]:
+    """Another gateway process on `config`, stopped afterwards; yields its URL."""
+    process, url = _start_gateway(served_dir, name, config)
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
 def test_feedback_reaches_every_gateway_process_and_survives_a_restart(served):
     prompt = "Which enzyme unwinds DNA during replication in a hypothetical organism Zorblax?"
     _, before = _post(f"{served.url}/route", {"prompt": prompt, "threshold": 0.5})
     size = _metric(served.url, "ragrouter_knowledge_base_size")
     config = yaml.safe_load((served.state / "gateway.yaml").read_text())
-    second, second_url = _start_gateway(served.state, "second", config)
-    try:
+    with _running_gateway(served.state, "second", config) as second_url:
         for _ in range(3):
             status, answer = _post(f"{served.url}/feedback", {"prompt": prompt, "strong_quality": 1, "weak_quality": 0})
             assert status == 200 and answer["learns"] is True
@@ -300,15 +312,8 @@ def test_feedback_reaches_every_gateway_process_and_survives_a_restart(served):
         for url in (served.url, second_url):
             _, after = _post(f"{url}/route", {"prompt": prompt, "threshold": 0.5})
             assert after["results"][0]["p_strong"] > before["results"][0]["p_strong"]
-    finally:
-        second.terminate()
-        second.wait(timeout=30)
-    restarted, restarted_url = _start_gateway(served.state, "restarted", config)
-    try:
+    with _running_gateway(served.state, "restarted", config) as restarted_url:
         assert _metric(restarted_url, "ragrouter_knowledge_base_size") == size + 3
-    finally:
-        restarted.terminate()
-        restarted.wait(timeout=30)
     logged = [json.loads(line) for line in served.feedback_log.read_text().splitlines()]
     assert len(logged) == 3 and logged[0]["prompt"] == prompt
 
@@ -317,11 +322,9 @@ def test_replicas_share_feedback_through_postgresql_and_a_restarted_one_loses_no
     """Two gateway processes on one PostgreSQL store, as replicas on two hosts would run."""
     prompt = "Which rune opens the vault of the hypothetical kingdom of Qelmara?"
     config = {**yaml.safe_load((served.state / "gateway.yaml").read_text()), "feedback": {"store": postgres_database, "sync_interval_s": 0.3}}
-    one, one_url = _start_gateway(served.state, "replica-one", config)
-    try:
+    with _running_gateway(served.state, "replica-one", config) as one_url:
         size = _metric(one_url, "ragrouter_knowledge_base_size")
-        two, two_url = _start_gateway(served.state, "replica-two", config)
-        try:
+        with _running_gateway(served.state, "replica-two", config) as two_url:
             _, before = _post(f"{two_url}/route", {"prompt": prompt, "threshold": 0.5})
             for _ in range(2):
                 status, answer = _post(f"{one_url}/feedback", {"prompt": prompt, "strong_quality": 1, "weak_quality": 0})
@@ -333,18 +336,8 @@ def test_replicas_share_feedback_through_postgresql_and_a_restarted_one_loses_no
                 assert _metric(url, "ragrouter_knowledge_base_size") == size + 3
             _, after = _post(f"{two_url}/route", {"prompt": prompt, "threshold": 0.5})
             assert after["results"][0]["p_strong"] > before["results"][0]["p_strong"]
-        finally:
-            two.terminate()
-            two.wait(timeout=30)
-        restarted, restarted_url = _start_gateway(served.state, "replica-two-again", config)
-        try:
+        with _running_gateway(served.state, "replica-two-again", config) as restarted_url:
             assert _metric(restarted_url, "ragrouter_knowledge_base_size") == size + 3
-        finally:
-            restarted.terminate()
-            restarted.wait(timeout=30)
-    finally:
-        one.terminate()
-        one.wait(timeout=30)
 
 
 def test_a_moved_alias_is_served_and_a_broken_version_is_not(served):
