@@ -20,8 +20,9 @@ def tracker_options(experiment: str) -> dict[str, Any]:
     in `experiment`; {} where the stack has no MLflow tracker.
 
     A tracker on another store than $MLFLOW_TRACKING_URI (when set) is refused: the steps would
-    register into one store and promote in the other. The experiment is created here, so a
-    sqlite store keeps its artifacts beside it (`use_experiment`), not where the step runs.
+    register into one store and promote in the other. For a local store the experiment is
+    created here, so a sqlite store keeps its artifacts beside it (`use_experiment`), not where
+    the step runs; a tracking server is not called while the pipeline is only being built.
     """
     trackers = Client().active_stack_model.components.get(StackComponentType.EXPERIMENT_TRACKER) or []
     if not trackers or trackers[0].flavor_name != "mlflow":
@@ -36,5 +37,6 @@ def tracker_options(experiment: str) -> dict[str, Any]:
         )
     if uri:
         configure_tracking(uri)
-        use_experiment(experiment)
+        if not uri.startswith(("http://", "https://", "databricks")):  # a server places artifacts itself, and may be unreachable from here (a compile)
+            use_experiment(experiment)
     return {"experiment_tracker": tracker.name, "settings": {"experiment_tracker": {"experiment_name": experiment}}}

@@ -227,6 +227,7 @@ def _pipeline_params(csv: Path, url: str, cache: Path, model_name: str, reports:
         "judge": {"enabled": True, "cache_dir": str(cache),
                   "endpoint": {"base_url": url, "model": "judge-model", "max_retries": 1, "backoff_s": 0.01, "timeout_s": 5}},
         "protocols": [{"name": "P1", "kind": "kfold", "source": "answers", "folds": 3}],
+        "validation": {"min_rows": 10},  # a small file of answers, on purpose
         "encoder": {"max_tokens": 64},
         "routers": {"knn": {"k": 5}},
         "registration": {"router": "knn", "model_name": model_name},

@@ -21,7 +21,8 @@ GPU_STEPS = {"extract_features", "train_router"}
 
 def _in_store(store: Path, *args: str) -> subprocess.CompletedProcess:
     env = {
-        **os.environ,
+        # the Kubeflow stack's tracker names the MLflow server: no local store competes with it
+        **{key: value for key, value in os.environ.items() if key != "MLFLOW_TRACKING_URI"},
         "ZENML_CONFIG_PATH": str(store / "config"),
         "ZENML_REPOSITORY_PATH": str(store / "repository"),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),

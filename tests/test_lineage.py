@@ -40,11 +40,11 @@ def two_versions(mini_csv, tmp_path_factory):  # noqa: F811
     client = Client()
     previous_stack, store = client.active_stack_model.name, os.environ["MLFLOW_TRACKING_URI"]
     reports = tmp_path_factory.mktemp("lineage-reports")
-    training_pipeline(**_mini_params(mini_csv, MODEL, reports))
+    training_pipeline(**_mini_params(mini_csv, MODEL, reports, promotion={"min_queries": 50}))
     first = client.get_pipeline("training_pipeline").last_run
     register_local_stack()
     try:
-        training_pipeline(**_mini_params(mini_csv, MODEL, reports, routers={"knn": {"k": 5}}))
+        training_pipeline(**_mini_params(mini_csv, MODEL, reports, routers={"knn": {"k": 5}}, promotion={"min_queries": 50}))
         second = client.get_pipeline("training_pipeline").last_run
     finally:  # the session's other tests: the default stack, and the store the tracker left unset
         client.activate_stack(previous_stack)

@@ -111,6 +111,7 @@ def test_the_training_pipeline_registers_and_promotes_on_the_postgres_server(mlf
         encoder={"max_tokens": 32},
         routers={"knn": {"k": 5}},
         registration={"router": "knn", "model_name": "ragrouter-on-postgres"},
+        promotion={"min_queries": 10},  # its held-out fold is 12 queries
         reports={"dir": str(tmp_path / "reports"), "experiment": "postgres-pipeline"},
     )
     run = Client().get_pipeline("training_pipeline").last_run

@@ -143,7 +143,7 @@ def test_rerun_is_cached_and_encoder_or_data_changes_rerun_only_what_depends_on_
     assert first.status == ExecutionStatus.COMPLETED
 
     again = _statuses(_run(**params))
-    always_run = {"promote_router", "publish_report"}  # re-check the registry; write this run's files
+    always_run = {"promote_router", "link_model_version", "publish_report"}  # re-check the registry and its links; write this run's files
     assert {s for name, s in again.items() if name not in always_run} == {ExecutionStatus.CACHED}, again
     assert {again[name] for name in always_run} == {ExecutionStatus.COMPLETED}
     assert (tmp_path / "reports" / "latest").resolve().name == Client().get_pipeline("training_pipeline").last_run.name
